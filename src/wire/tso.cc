@@ -9,6 +9,7 @@
 namespace uhoma::wire {
 
 namespace {
+constexpr std::size_t off_type = 11;
 constexpr std::size_t off_doff = 12;
 constexpr std::size_t off_sequence = 4;
 }  // namespace
@@ -16,20 +17,31 @@ constexpr std::size_t off_sequence = 4;
 Expected<MultiSegmentData, Error> MultiSegmentData::decode(Bytes packet,
                                                           std::size_t max_seg_data) {
     if (max_seg_data == 0) return Unexpected{Error::bad_segment};
+    if (packet.size() >= common_header_size &&
+        detail::load8(packet.data() + off_type) != static_cast<std::uint8_t>(PacketType::data)) {
+        // Not DATA: report what decode() says of it, or unknown_type if valid.
+        auto other = wire::decode(packet);
+        return Unexpected{other ? Error::unknown_type : other.error()};
+    }
+    const bool tso_layout =
+        packet.size() > common_header_size && detail::load8(packet.data() + off_doff) == doff_tso;
+    const bool hijacked = packet.size() >= data_header_size &&
+                          detail::load32(packet.data() + tso_header_size) == seg_offset_in_sequence;
+    const bool single = packet.size() <= data_header_size + max_seg_data ||
+                        (!tso_layout && !hijacked);
+
     // The first segment decodes like any single-segment packet; that checks
-    // the type, the header and the shared DATA fields.
-    const std::size_t first_len =
-        packet.size() < data_header_size + max_seg_data ? packet.size()
-                                                        : data_header_size + max_seg_data;
-    auto first = wire::decode(packet.first(first_len));
+    // the type, the header and the shared DATA fields. A packet that holds
+    // one segment (including a 56-byte header with an explicit offset,
+    // however long) is checked whole.
+    auto first = wire::decode(single ? packet : packet.first(data_header_size + max_seg_data));
     if (!first) return Unexpected{first.error()};
     if (packet_type(*first) != PacketType::data) return Unexpected{Error::unknown_type};
 
     MultiSegmentData m;
     m.fields_ = std::get<DataPacket>(*first);
     m.seg_data_ = max_seg_data;
-    const bool tso_layout = detail::load8(packet.data() + off_doff) == doff_tso;
-    if (packet.size() <= data_header_size + max_seg_data) {
+    if (single) {
         m.body_ = packet.subspan(tso_header_size);
         m.count_ = 1;
         return m;
@@ -38,15 +50,10 @@ Expected<MultiSegmentData, Error> MultiSegmentData::decode(Bytes packet,
         m.body_ = packet.subspan(tso_header_size);
         const std::size_t chunk = seg_header_size + max_seg_data;
         m.count_ = (m.body_.size() + chunk - 1) / chunk;
-    } else if (detail::load32(packet.data() + tso_header_size) == seg_offset_in_sequence) {
+    } else {
         m.hijacked_ = true;
         m.body_ = packet.subspan(data_header_size);
         m.count_ = (m.body_.size() + max_seg_data - 1) / max_seg_data;
-    } else {
-        // A 56-byte header with an explicit offset is one segment, however long.
-        m.body_ = packet.subspan(tso_header_size);
-        m.count_ = 1;
-        return m;
     }
     const std::uint32_t first_offset = m.fields_.offset;
     for (std::size_t i = 0; i < m.count_; ++i) {

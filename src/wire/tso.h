@@ -18,8 +18,10 @@
 // The segment size is not in the packet: it is the sender's max_seg_data,
 // which follows from its MTU (wire::max_seg_data). Both directions take it as
 // a parameter. A GSO burst covers a contiguous range of the message, so the
-// decoder checks each segment's offset against that: a mismatch (usually a
-// wrong segment size) is bad_segment rather than silently misparsed data.
+// decoder checks each segment's offset against that: a segment size that is
+// too small usually shows up as bad_segment. One that is too large cannot be
+// detected from the bytes alone: the packet then reads as fewer, longer
+// segments whose payloads include the inner segment headers.
 //
 // uhoma's UDP driver does not use this layout: UDP GSO copies only the UDP
 // header, so it sends trains of complete 56-byte-header packets instead.

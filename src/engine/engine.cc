@@ -1,0 +1,481 @@
+// Engine facade, commands, sockets and RPC lifetime.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "engine/engine_impl.h"
+#include "wire/ids.h"
+
+namespace uhoma::engine {
+
+// ---------------------------------------------------------------------------
+// Engine (thin facade; keeps the header free of internals)
+
+Expected<std::unique_ptr<Engine>, ConfigError> Engine::create(const Config& config,
+                                                             const EngineOptions& options) {
+    auto valid = validate(config);
+    if (!valid) return Unexpected{valid.error()};
+    if (options.first_client_id == 0 || !wire::is_client_id(options.first_client_id)) {
+        return Unexpected{ConfigError{"first_client_id", "must be even and nonzero"}};
+    }
+    return std::unique_ptr<Engine>(new Engine(std::make_unique<EngineImpl>(config, options)));
+}
+
+Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Expected<SocketId, int> Engine::open_socket() { return impl_->open_socket(); }
+Expected<std::monostate, int> Engine::bind(SocketId s, std::uint16_t port) {
+    return impl_->bind(s, port);
+}
+Expected<std::monostate, int> Engine::set_server(SocketId s, bool on) {
+    return impl_->set_server(s, on);
+}
+Expected<std::monostate, int> Engine::set_receive_buffer(SocketId s, std::span<std::byte> region,
+                                                         Instant now) {
+    return impl_->set_receive_buffer(s, region, now);
+}
+void Engine::close_socket(SocketId s, Instant now) { impl_->close_socket(s, now); }
+std::optional<std::uint16_t> Engine::port(SocketId s) const { return impl_->port(s); }
+Expected<RpcId, int> Engine::send_request(SocketId s, const Endpoint& destination,
+                                          std::span<const std::byte> message,
+                                          std::uint64_t cookie, bool private_rpc, Instant now) {
+    return impl_->send_request(s, destination, message, cookie, private_rpc, now);
+}
+Expected<std::monostate, int> Engine::send_reply(SocketId s, const Endpoint& client, RpcId id,
+                                                 std::span<const std::byte> message,
+                                                 Instant now) {
+    return impl_->send_reply(s, client, id, message, now);
+}
+Expected<std::optional<ReceivedMessage>, int> Engine::receive(SocketId s, RpcId id, Instant now) {
+    return impl_->receive(s, id, now);
+}
+Expected<std::monostate, int> Engine::release_bpages(SocketId s,
+                                                     std::span<const std::uint32_t> offsets,
+                                                     Instant now) {
+    return impl_->release_bpages(s, offsets, now);
+}
+Expected<std::monostate, int> Engine::abort(SocketId s, RpcId id, int error, Instant now) {
+    return impl_->abort(s, id, error, now);
+}
+bool Engine::readable(SocketId s) const { return impl_->readable(s); }
+void Engine::handle_packet(std::span<const std::byte> bytes, const Address& source,
+                           Instant now) {
+    impl_->handle_packet(bytes, source, now);
+}
+void Engine::handle_timeout(Instant now) { impl_->handle_timeout(now); }
+std::optional<Transmit> Engine::poll_transmit(Instant now) { return impl_->poll_transmit(now); }
+std::optional<Completion> Engine::poll_completion() { return impl_->poll_completion(); }
+Instant Engine::next_deadline() const { return impl_->next_deadline(); }
+const Metrics& Engine::metrics() const { return impl_->metrics(); }
+const Config& Engine::config() const { return impl_->config(); }
+std::size_t Engine::rpc_count() const { return impl_->rpc_count(); }
+std::size_t Engine::peer_count() const { return impl_->peer_count(); }
+std::uint64_t Engine::receive_bytes_in_use() const { return impl_->receive_bytes_in_use(); }
+
+// ---------------------------------------------------------------------------
+// EngineImpl: construction, sockets
+
+EngineImpl::EngineImpl(const Config& config, const EngineOptions& options)
+    : config_(config),
+      options_(options),
+      cutoffs_(normalize_cutoffs(config.unsched_cutoffs, config.num_priorities)),
+      tick_(std::chrono::microseconds(config.tick_usecs)),
+      next_client_id_(options.first_client_id),
+      grants_(config_, metrics_),
+      nic_(config_),
+      pacer_(config_) {
+    tx_buffer_.resize(std::max<std::size_t>(config.mtu, wire::max_header_size));
+}
+
+Socket* EngineImpl::find_socket(SocketId id) {
+    auto it = sockets_.find(id);
+    return it == sockets_.end() ? nullptr : it->second.get();
+}
+const Socket* EngineImpl::find_socket(SocketId id) const {
+    auto it = sockets_.find(id);
+    return it == sockets_.end() ? nullptr : it->second.get();
+}
+Socket* EngineImpl::socket_for_port(std::uint16_t port) {
+    auto it = ports_.find(port);
+    return it == ports_.end() ? nullptr : find_socket(it->second);
+}
+
+Expected<SocketId, int> EngineImpl::open_socket() {
+    // The next free automatic port after the last one issued, wrapping.
+    for (std::uint32_t tries = 0; tries < 0x8000; ++tries) {
+        const std::uint16_t port = next_auto_port_;
+        next_auto_port_ = port == 0xFFFF ? std::uint16_t{0x8000} : std::uint16_t(port + 1);
+        if (ports_.count(port) != 0) continue;
+        auto socket = std::make_unique<Socket>();
+        socket->id = next_socket_id_++;
+        socket->port = port;
+        ports_[port] = socket->id;
+        const SocketId id = socket->id;
+        sockets_[id] = std::move(socket);
+        return id;
+    }
+    return Unexpected{EADDRNOTAVAIL};
+}
+
+Expected<std::monostate, int> EngineImpl::bind(SocketId id, std::uint16_t port) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    if (port == 0) return std::monostate{};
+    if (port >= wire::min_client_port) return Unexpected{EINVAL};
+    if (port == socket->port) {
+        socket->is_server = true;
+        return std::monostate{};
+    }
+    if (ports_.count(port) != 0) return Unexpected{EADDRINUSE};
+    ports_.erase(socket->port);
+    socket->port = port;
+    socket->is_server = true;
+    ports_[port] = id;
+    return std::monostate{};
+}
+
+Expected<std::monostate, int> EngineImpl::set_server(SocketId id, bool is_server) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    socket->is_server = is_server;
+    return std::monostate{};
+}
+
+Expected<std::monostate, int> EngineImpl::set_receive_buffer(SocketId id,
+                                                             std::span<std::byte> region,
+                                                             Instant) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr || socket->pool) return Unexpected{EINVAL};
+    auto pool = BufferPool::create(region.size(), 1,
+                                   std::chrono::microseconds(config_.bpage_lease_usecs));
+    if (!pool) return Unexpected{pool.error()};
+    socket->pool.emplace(std::move(*pool));
+    socket->region = region;
+    return std::monostate{};
+}
+
+void EngineImpl::close_socket(SocketId id, Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return;
+    std::vector<RpcKey> keys;
+    for (const auto& [rid, key] : socket->client_rpcs) keys.push_back(key);
+    for (const auto& [skey, key] : socket->server_rpcs) keys.push_back(key);
+    for (RpcKey key : keys) {
+        if (Rpc* rpc = find_rpc(key)) end_rpc(*rpc, now);
+    }
+    ports_.erase(socket->port);
+    sockets_.erase(id);
+}
+
+std::optional<std::uint16_t> EngineImpl::port(SocketId id) const {
+    const Socket* socket = find_socket(id);
+    if (socket == nullptr) return std::nullopt;
+    return socket->port;
+}
+
+Peer& EngineImpl::peer_for(const Address& address) {
+    auto it = peers_.find(address);
+    if (it != peers_.end()) return *it->second;
+    auto peer = std::make_unique<Peer>();
+    peer->address = address;
+    peer->key = static_cast<std::uint32_t>(peers_by_key_.size());
+    peer->ipv6 = !address.is_ipv4();
+    peer->max_seg_data = wire::max_seg_data(config_.mtu, peer->ipv6);
+    Peer& ref = *peer;
+    peers_by_key_.push_back(&ref);
+    peers_.emplace(address, std::move(peer));
+    ++metrics_.peer_allocs;
+    return ref;
+}
+
+// ---------------------------------------------------------------------------
+// RPC lifetime
+
+Rpc* EngineImpl::find_rpc(RpcKey key) {
+    auto it = rpcs_.find(key);
+    return it == rpcs_.end() ? nullptr : it->second.get();
+}
+
+Rpc* EngineImpl::find_client_rpc(Socket& socket, RpcId id) {
+    auto it = socket.client_rpcs.find(id);
+    return it == socket.client_rpcs.end() ? nullptr : find_rpc(it->second);
+}
+
+Rpc* EngineImpl::find_server_rpc(Socket& socket, const Address& client, RpcId id) {
+    auto it = socket.server_rpcs.find(ServerKey{client, id});
+    return it == socket.server_rpcs.end() ? nullptr : find_rpc(it->second);
+}
+
+Rpc& EngineImpl::create_rpc(Socket& socket, Peer& peer, std::uint16_t peer_port, RpcId id,
+                            RpcState state, Instant now) {
+    auto rpc = std::make_unique<Rpc>();
+    rpc->key = next_rpc_key_++;
+    rpc->id = id;
+    rpc->socket = socket.id;
+    rpc->peer = &peer;
+    rpc->peer_port = peer_port;
+    rpc->state = state;
+    Rpc& ref = *rpc;
+    if (ref.is_client()) {
+        socket.client_rpcs[id] = ref.key;
+    } else {
+        socket.server_rpcs[ServerKey{peer.address, id}] = ref.key;
+    }
+    rpcs_.emplace(ref.key, std::move(rpc));
+    ensure_ticking(now);
+    return ref;
+}
+
+void EngineImpl::init_message_out(Rpc& rpc, std::span<const std::byte> message, Instant now) {
+    MessageOut& out = rpc.out;
+    out.data.assign(message.begin(), message.end());
+    out.length = static_cast<std::uint32_t>(message.size());
+    out.unscheduled = std::min(config_.unsched_bytes, out.length);
+    out.granted = out.unscheduled;
+    out.next_xmit = 0;
+    out.sched_priority = 0;
+    out.birth = now;
+    metrics_.sent_msg_bytes += out.length;
+    update_sendable(rpc);
+}
+
+Expected<RpcId, int> EngineImpl::send_request(SocketId id, const Endpoint& destination,
+                                              std::span<const std::byte> message,
+                                              std::uint64_t cookie, bool private_rpc,
+                                              Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    if (socket->shutdown) return Unexpected{ESHUTDOWN};
+    if (message.empty() || message.size() > wire::max_message_length || destination.port == 0) {
+        return Unexpected{EINVAL};
+    }
+    std::uint64_t queued = 0;
+    for (const auto& [rid, key] : socket->client_rpcs) {
+        if (const Rpc* r = find_rpc(key)) queued += r->out.data.size();
+    }
+    if (queued + message.size() > config_.wmem_max) return Unexpected{EAGAIN};
+
+    Peer& peer = peer_for(destination.address);
+    const RpcId rpc_id = next_client_id_;
+    next_client_id_ += 2;
+    Rpc& rpc = create_rpc(*socket, peer, destination.port, rpc_id, RpcState::outgoing, now);
+    rpc.cookie = cookie;
+    rpc.private_rpc = private_rpc;
+    ++metrics_.client_requests_started;
+    metrics_.client_request_bytes_started += message.size();
+    init_message_out(rpc, message, now);
+    return rpc_id;
+}
+
+Expected<std::monostate, int> EngineImpl::send_reply(SocketId id, const Endpoint& client,
+                                                     RpcId rpc_id,
+                                                     std::span<const std::byte> message,
+                                                     Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    if (socket->shutdown) return Unexpected{ESHUTDOWN};
+    if (message.empty() || message.size() > wire::max_message_length) return Unexpected{EINVAL};
+    Rpc* rpc = find_server_rpc(*socket, client.address, rpc_id);
+    if (rpc == nullptr) return std::monostate{};  // discarded: a silent no-op
+    if (rpc->error != 0) return Unexpected{rpc->error};
+    if (rpc->state != RpcState::in_service) return Unexpected{EINVAL};
+    rpc->state = RpcState::outgoing;
+    rpc->silent_ticks = 0;
+    ++metrics_.server_responses_started;
+    metrics_.server_response_bytes_started += message.size();
+    init_message_out(*rpc, message, now);
+    return std::monostate{};
+}
+
+void EngineImpl::make_ready(Rpc& rpc) {
+    if (rpc.ready) return;
+    rpc.ready = true;
+    Socket* socket = find_socket(rpc.socket);
+    if (socket == nullptr) return;
+    if (!rpc.private_rpc) socket->ready.push_back(rpc.key);
+    completions_.push_back(Completion{rpc.socket, rpc.id, rpc.private_rpc});
+}
+
+void EngineImpl::fail_client_rpc(Rpc& rpc, int error, Instant now) {
+    rpc.error = error;
+    if (rpc.out.in_pacer) {
+        pacer_.remove(rpc.key);
+        rpc.out.in_pacer = false;
+    }
+    if (rpc.in.in_grant_manager) {
+        grants_.remove(rpc.key, now);
+        rpc.in.in_grant_manager = false;
+    }
+    make_ready(rpc);
+}
+
+Expected<std::optional<ReceivedMessage>, int> EngineImpl::receive(SocketId id, RpcId rpc_id,
+                                                                  Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr || !socket->pool) return Unexpected{EINVAL};
+    if (socket->shutdown) return Unexpected{ESHUTDOWN};
+    Rpc* rpc = nullptr;
+    if (rpc_id == 0) {
+        while (!socket->ready.empty() && rpc == nullptr) {
+            Rpc* candidate = find_rpc(socket->ready.front());
+            socket->ready.pop_front();
+            if (candidate != nullptr && candidate->ready) rpc = candidate;
+        }
+        if (rpc == nullptr) return std::optional<ReceivedMessage>{};
+    } else {
+        rpc = find_client_rpc(*socket, rpc_id);
+        if (rpc == nullptr || !rpc->private_rpc) return Unexpected{EINVAL};
+        if (!rpc->ready) return std::optional<ReceivedMessage>{};
+    }
+
+    ReceivedMessage message;
+    message.id = rpc->id;
+    message.completion_cookie = rpc->is_client() ? rpc->cookie : 0;
+    message.peer = rpc->peer_endpoint();
+    message.error = rpc->error;
+    rpc->ready = false;
+    if (rpc->error == 0) {
+        message.length = rpc->in.length;
+        if (rpc->in.buffers) {
+            message.num_bpages = rpc->in.buffers->num_bpages;
+            std::copy_n(rpc->in.buffers->offsets.begin(), message.num_bpages,
+                        message.bpage_offsets.begin());
+            rpc->in.buffers.reset();  // the application owns the chunks now
+        }
+    }
+    if (rpc->is_client()) {
+        if (rpc->error == 0) queue_ack(*rpc, now);
+        end_rpc(*rpc, now);
+    } else {
+        rpc->handed_to_app = true;
+    }
+    return std::optional<ReceivedMessage>{message};
+}
+
+Expected<std::monostate, int> EngineImpl::release_bpages(SocketId id,
+                                                         std::span<const std::uint32_t> offsets,
+                                                         Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr || !socket->pool) return Unexpected{EINVAL};
+    for (std::uint32_t offset : offsets) {
+        auto released = socket->pool->release(offset);
+        if (!released) {
+            serve_buffer_waiters(*socket, now);
+            return Unexpected{released.error()};
+        }
+    }
+    serve_buffer_waiters(*socket, now);
+    return std::monostate{};
+}
+
+Expected<std::monostate, int> EngineImpl::abort(SocketId id, RpcId rpc_id, int error,
+                                                Instant now) {
+    Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    std::vector<RpcKey> targets;
+    if (rpc_id == 0) {
+        for (const auto& [rid, key] : socket->client_rpcs) targets.push_back(key);
+    } else {
+        Rpc* rpc = find_client_rpc(*socket, rpc_id);
+        if (rpc == nullptr) return Unexpected{EINVAL};
+        targets.push_back(rpc->key);
+    }
+    for (RpcKey key : targets) {
+        Rpc* rpc = find_rpc(key);
+        if (rpc == nullptr) continue;
+        if (error == 0) {
+            end_rpc(*rpc, now);
+        } else if (rpc->error == 0) {
+            fail_client_rpc(*rpc, error, now);
+        }
+    }
+    return std::monostate{};
+}
+
+bool EngineImpl::readable(SocketId id) const {
+    const Socket* socket = find_socket(id);
+    if (socket == nullptr) return false;
+    for (RpcKey key : socket->ready) {
+        auto it = rpcs_.find(key);
+        if (it != rpcs_.end() && it->second->ready) return true;
+    }
+    return false;
+}
+
+std::optional<Completion> EngineImpl::poll_completion() {
+    if (completions_.empty()) return std::nullopt;
+    Completion c = completions_.front();
+    completions_.pop_front();
+    return c;
+}
+
+void EngineImpl::queue_ack(Rpc& rpc, Instant) {
+    Peer& peer = *rpc.peer;
+    const wire::Ack ack{rpc.id, rpc.peer_port};
+    if (peer.pending_acks.size() < wire::max_acks_per_packet) {
+        peer.pending_acks.push_back(ack);
+        return;
+    }
+    // Full: an explicit ACK carries the queued five and names this RPC.
+    wire::AckPacket packet;
+    packet.header = header_for(rpc);
+    packet.num_acks = static_cast<std::uint16_t>(peer.pending_acks.size());
+    std::copy(peer.pending_acks.begin(), peer.pending_acks.end(), packet.acks.begin());
+    peer.pending_acks.clear();
+    ++metrics_.ack_overflows;
+    queue_control_for(rpc, packet);
+}
+
+void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
+    Socket* socket = find_socket(rpc.socket);
+    if (socket != nullptr) {
+        if (rpc.is_client()) {
+            socket->client_rpcs.erase(rpc.id);
+        } else {
+            const ServerKey key{rpc.peer->address, rpc.id};
+            socket->server_rpcs.erase(key);
+            if (rpc.handed_to_app) {
+                socket->tombstones[key] = now + tick_ * config_.timeout_ticks;
+            }
+        }
+        if (rpc.in.waiting_for_buffers) {
+            auto range = socket->waiting_for_buffers.equal_range(rpc.in.length);
+            for (auto it = range.first; it != range.second; ++it) {
+                if (it->second == rpc.key) {
+                    socket->waiting_for_buffers.erase(it);
+                    break;
+                }
+            }
+        }
+        if (rpc.in.buffers && socket->pool) {
+            for (std::uint32_t i = 0; i < rpc.in.buffers->num_bpages; ++i) {
+                (void)socket->pool->release(rpc.in.buffers->offsets[i]);
+            }
+        }
+    }
+    if (rpc.in.in_grant_manager) grants_.remove(rpc.key, now);
+    if (rpc.out.in_pacer) pacer_.remove(rpc.key);
+    rpc.state = RpcState::dead;
+    const bool had_buffers = rpc.in.buffers.has_value();
+    const RpcKey key = rpc.key;
+    rpcs_.erase(key);  // `rpc` is gone from here on
+    take_grants();
+    if (socket != nullptr && had_buffers) serve_buffer_waiters(*socket, now);
+}
+
+void EngineImpl::ensure_ticking(Instant now) {
+    if (!next_tick_) next_tick_ = now + tick_;
+}
+
+std::uint64_t EngineImpl::receive_bytes_in_use() const {
+    std::uint64_t total = 0;
+    for (const auto& [id, socket] : sockets_) {
+        if (socket->pool) total += socket->pool->bytes_in_use();
+    }
+    return total;
+}
+
+}  // namespace uhoma::engine

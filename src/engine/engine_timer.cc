@@ -1,0 +1,105 @@
+// The timer (spec 6): once per tick, every RPC is checked for silence;
+// receivers ask for retransmission, and RPCs that stay silent are aborted.
+//
+// The tick runs only while there is something to time (RPCs, or tombstones
+// of delivered requests), so an idle engine's next_deadline() is `never` and
+// a simulation can run until every host is idle.
+#include <cerrno>
+
+#include "engine/engine_impl.h"
+
+namespace uhoma::engine {
+
+void EngineImpl::handle_timeout(Instant now) {
+    grants_.handle_timeout(now);
+    take_grants();
+    if (!next_tick_ || now < *next_tick_) return;
+    tick(now);
+    *next_tick_ += tick_;
+    if (*next_tick_ <= now) *next_tick_ = now + tick_;  // we slept through ticks
+    bool tombstones = false;
+    for (const auto& [id, socket] : sockets_) tombstones |= !socket->tombstones.empty();
+    if (rpcs_.empty() && !tombstones) next_tick_.reset();
+}
+
+void EngineImpl::tick(Instant now) {
+    for (auto& [id, socket] : sockets_) {
+        for (auto it = socket->tombstones.begin(); it != socket->tombstones.end();) {
+            it = it->second <= now ? socket->tombstones.erase(it) : std::next(it);
+        }
+    }
+    std::vector<RpcKey> keys;
+    keys.reserve(rpcs_.size());
+    for (const auto& [key, rpc] : rpcs_) keys.push_back(key);
+    for (RpcKey key : keys) {
+        if (Rpc* rpc = find_rpc(key)) check_rpc_timer(*rpc, now);
+    }
+    take_grants();
+}
+
+void EngineImpl::check_rpc_timer(Rpc& rpc, Instant now) {
+    if (rpc.error != 0) return;  // failed; waiting for the application
+    const MessageOut& out = rpc.out;
+    const MessageIn& in = rpc.in;
+    if (rpc.state == RpcState::in_service) {
+        rpc.silent_ticks = 0;
+        return;
+    }
+    // 1. A server that has sent its whole response wants an ACK.
+    if (!rpc.is_client() && rpc.state == RpcState::outgoing && out.next_xmit >= out.length) {
+        if (++rpc.done_ticks >= config_.request_ack_ticks) {
+            queue_control_for(rpc, wire::NeedAckPacket{header_for(rpc)});
+        }
+    }
+    // 2. Nothing expected until we grant more, or waiting for buffers.
+    if (rpc.state == RpcState::incoming &&
+        (in.waiting_for_buffers || (in.started && in.gaps.empty() && in.recv_end >= in.granted))) {
+        rpc.silent_ticks = 0;
+        return;
+    }
+    // 3. Servers do not chase responses; clients drive that.
+    if (!rpc.is_client() && rpc.state != RpcState::incoming) {
+        rpc.silent_ticks = 0;
+        return;
+    }
+    // 4. We still have granted bytes to send: the next move is ours.
+    if (rpc.state == RpcState::outgoing && out.next_xmit < std::min(out.granted, out.length)) {
+        rpc.silent_ticks = 0;
+        return;
+    }
+    ++rpc.silent_ticks;
+    if (rpc.silent_ticks < config_.resend_ticks) return;
+    if (rpc.silent_ticks >= config_.timeout_ticks) {
+        ++metrics_.rpc_timeouts;
+        if (rpc.is_client()) {
+            fail_client_rpc(rpc, ETIMEDOUT, now);
+        } else {
+            ++metrics_.server_rpc_discards;
+            end_rpc(rpc, now);
+        }
+        return;
+    }
+    if ((rpc.silent_ticks - config_.resend_ticks) % config_.resend_interval == 0) {
+        request_retransmission(rpc);
+    }
+}
+
+void EngineImpl::request_retransmission(Rpc& rpc) {
+    const std::uint8_t level = control_level();
+    const wire::Header header = header_for(rpc);
+    const MessageIn& in = rpc.in;
+    if (!in.started) {
+        // Nothing of the incoming message yet (a client waiting for its response).
+        queue_control_for(rpc, wire::ResendPacket{header, 0, wire::resend_everything, level});
+        return;
+    }
+    for (const Gap& gap : in.gaps) {
+        queue_control_for(rpc, wire::ResendPacket{header, gap.start, gap.end - gap.start, level});
+    }
+    if (in.recv_end < in.granted) {
+        queue_control_for(rpc,
+                          wire::ResendPacket{header, in.recv_end, in.granted - in.recv_end, level});
+    }
+}
+
+}  // namespace uhoma::engine
