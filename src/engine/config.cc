@@ -108,6 +108,9 @@ const std::vector<Field>& fields() {
         scalar("bpage_lease_usecs", &Config::bpage_lease_usecs),
         scalar("peer_gc_threshold", &Config::peer_gc_threshold),
         scalar("peer_idle_secs_max", &Config::peer_idle_secs_max),
+        scalar("cutoff_interval_ms", &Config::cutoff_interval_ms),
+        scalar("cutoff_min_messages", &Config::cutoff_min_messages),
+        scalar("cutoff_min_drift_percent", &Config::cutoff_min_drift_percent),
         scalar("tick_usecs", &Config::tick_usecs),
         scalar("mtu", &Config::mtu),
     };

@@ -61,6 +61,16 @@ struct Config {
     std::uint32_t peer_gc_threshold = 5000;
     std::uint32_t peer_idle_secs_max = 120;
 
+    // --- Cutoff computation (what util/homa_prio does for Linux Homa, built
+    // in): every cutoff_interval_ms the receiver recomputes its unscheduled
+    // cutoffs from the lengths of the messages it received, if at least
+    // cutoff_min_messages arrived and their distribution drifted by
+    // cutoff_min_drift_percent/100 (homa_prio's --min-drift) since the last
+    // change. 0 disables: the cutoffs stay as configured.
+    std::uint32_t cutoff_interval_ms = 1000;
+    std::uint32_t cutoff_min_messages = 10000;
+    std::uint32_t cutoff_min_drift_percent = 100;
+
     // --- uhoma-specific
     std::uint32_t tick_usecs = 1000;  // the kernel's timer tick is 1 ms
     std::uint32_t mtu = 1500;         // of the path; sets max_seg_data

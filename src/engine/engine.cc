@@ -239,6 +239,7 @@ void EngineImpl::init_message_out(Rpc& rpc, std::span<const std::byte> message, 
     out.sched_priority = 0;
     out.birth = now;
     metrics_.sent_msg_bytes += out.length;
+    if (Socket* socket = find_socket(rpc.socket)) socket->send_bytes += out.length;
     update_sendable(rpc);
 }
 
@@ -252,11 +253,7 @@ Expected<RpcId, int> EngineImpl::send_request(SocketId id, const Endpoint& desti
     if (message.empty() || message.size() > wire::max_message_length || destination.port == 0) {
         return Unexpected{EINVAL};
     }
-    std::uint64_t queued = 0;
-    for (const auto& [rid, key] : socket->client_rpcs) {
-        if (const Rpc* r = find_rpc(key)) queued += r->out.data.size();
-    }
-    if (queued + message.size() > config_.wmem_max) return Unexpected{EAGAIN};
+    if (socket->send_bytes + message.size() > config_.wmem_max) return Unexpected{EAGAIN};
 
     Peer& peer = peer_for(destination.address);
     const RpcId rpc_id = next_client_id_;
@@ -432,6 +429,7 @@ void EngineImpl::queue_ack(Rpc& rpc, Instant) {
 void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
     Socket* socket = find_socket(rpc.socket);
     if (socket != nullptr) {
+        socket->send_bytes -= rpc.out.data.size();
         if (rpc.is_client()) {
             socket->client_rpcs.erase(rpc.id);
         } else {

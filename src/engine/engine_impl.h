@@ -126,12 +126,18 @@ private:
     void tick(Instant now);
     void check_rpc_timer(Rpc& rpc, Instant now);
     void request_retransmission(Rpc& rpc);
+    // Recomputes our unscheduled cutoffs from received message lengths
+    // (homa_prio's algorithm); a change bumps cutoff_version_.
+    void maybe_update_cutoffs(Instant now);
 
     Config config_;
     EngineOptions options_;
     Metrics metrics_;
     CutoffTable cutoffs_{};  // our table, normalized, sent in CUTOFFS
     std::uint16_t cutoff_version_ = 1;
+    std::optional<Instant> next_cutoff_check_;
+    Metrics cutoff_baseline_;  // histogram at the last cutoff computation
+    Deciles cutoff_deciles_{};  // length deciles behind the current cutoffs
     Duration tick_;
 
     std::map<SocketId, std::unique_ptr<Socket>> sockets_;

@@ -35,6 +35,37 @@ void EngineImpl::tick(Instant now) {
         if (Rpc* rpc = find_rpc(key)) check_rpc_timer(*rpc, now);
     }
     take_grants();
+    maybe_update_cutoffs(now);
+}
+
+void EngineImpl::maybe_update_cutoffs(Instant now) {
+    if (config_.cutoff_interval_ms == 0) return;
+    const Duration interval = std::chrono::milliseconds(config_.cutoff_interval_ms);
+    if (!next_cutoff_check_) next_cutoff_check_ = now + interval;
+    if (now < *next_cutoff_check_) return;
+    next_cutoff_check_ = now + interval;
+
+    Metrics delta;
+    for (std::size_t i = 0; i < delta.msg_bytes.size(); ++i) {
+        delta.msg_bytes[i] = metrics_.msg_bytes[i] - cutoff_baseline_.msg_bytes[i];
+    }
+    delta.large_msg_count = metrics_.large_msg_count - cutoff_baseline_.large_msg_count;
+    delta.large_msg_bytes = metrics_.large_msg_bytes - cutoff_baseline_.large_msg_bytes;
+    CutoffOptions options = cutoff_options(config_);
+    options.min_messages = config_.cutoff_min_messages;
+    if (estimated_messages(delta) < options.min_messages) return;  // keep accumulating
+
+    cutoff_baseline_ = metrics_;
+    const Deciles deciles = length_deciles(delta);
+    if (decile_drift(deciles, cutoff_deciles_) * 100 < config_.cutoff_min_drift_percent) return;
+    auto table = compute_cutoffs(delta, options);
+    if (!table || *table == cutoffs_) return;
+    cutoff_deciles_ = deciles;
+    cutoffs_ = *table;
+    // Version 0 means "no cutoffs received" on the wire, so skip it.
+    cutoff_version_ = cutoff_version_ == 0xFFFF ? std::uint16_t{1}
+                                                : static_cast<std::uint16_t>(cutoff_version_ + 1);
+    grants_.set_max_sched_prio(max_sched_prio(cutoffs_, config_.num_priorities));
 }
 
 void EngineImpl::check_rpc_timer(Rpc& rpc, Instant now) {

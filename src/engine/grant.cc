@@ -1,5 +1,7 @@
 #include "engine/grant.h"
 
+#include "engine/cutoffs.h"
+
 #include <algorithm>
 #include <bit>
 
@@ -11,17 +13,6 @@ namespace {
 
 std::uint32_t clamp_u32(std::uint32_t value, std::uint32_t lo, std::uint32_t hi) {
     return std::min(std::max(value, lo), hi);
-}
-
-// max_sched_prio (spec 4): read the cutoffs from the top level down; the
-// first entry >= the maximum message length is the lowest unscheduled level,
-// and the scheduled levels are the ones below it. Entry 0 is always treated
-// as INT_MAX, so with no such entry above it everything shares level 0.
-std::uint32_t compute_max_sched_prio(const Config& config, std::uint32_t num_priorities) {
-    for (std::uint32_t i = num_priorities - 1; i > 0; --i) {
-        if (config.unsched_cutoffs[i] >= wire::max_message_length) return i - 1;
-    }
-    return 0;
 }
 
 // Time to send `increment` bytes at link_mbps * fraction / 1000 Mb/s:
@@ -47,7 +38,7 @@ GrantManager::GrantManager(const Config& config, Metrics& metrics)
       metrics_(metrics) {
     const std::uint32_t num_priorities =
         clamp_u32(config.num_priorities, 1, static_cast<std::uint32_t>(wire::num_priorities));
-    max_sched_prio_ = compute_max_sched_prio(config, num_priorities);
+    max_sched_prio_ = engine::max_sched_prio(config.unsched_cutoffs, num_priorities);
     fifo_priority_ = static_cast<std::uint8_t>(num_priorities >= 2 ? num_priorities - 2 : 0);
     fifo_interval_ = compute_fifo_interval(
         config.link_mbps, std::min(config.grant_fifo_fraction, 500u), config.fifo_grant_increment);

@@ -191,6 +191,9 @@ class GrantManager {
     // The current per-message window: `window`, or max_incoming / (N + 1).
     std::uint32_t window() const;
     std::uint32_t max_sched_prio() const { return max_sched_prio_; }
+    // New cutoffs moved the boundary between scheduled and unscheduled
+    // levels; later grants use `m` (clamped to 7).
+    void set_max_sched_prio(std::uint32_t m) { max_sched_prio_ = m < 7 ? m : 7; }
     // Zero when FIFO grants are disabled.
     Duration fifo_interval() const { return fifo_interval_; }
 

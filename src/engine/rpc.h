@@ -108,6 +108,7 @@ struct Socket {
     std::uint16_t port = 0;
     bool is_server = false;
     bool shutdown = false;
+    std::uint64_t send_bytes = 0;  // bytes in outgoing messages of live RPCs (wmem_max)
     std::optional<BufferPool> pool;
     std::span<std::byte> region;
     std::unordered_map<RpcId, RpcKey> client_rpcs;

@@ -419,6 +419,42 @@ TEST(Engine, check_rpc_timer__server_discards_silent_incoming_request) {
     EXPECT_EQ(server.engine->receive_bytes_in_use(), 0u);
 }
 
+TEST(Engine, receive__private_rpc_only_by_id) {
+    Harness net;
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    const auto request = pattern(100, 1);
+    const engine::RpcId id =
+        client.engine->send_request(client.socket, net.endpoint(server), request, 5, true, net.now)
+            .value();
+    serve(net, server, Rpc{id, request}, 100);
+    net.run_until([] { return false; }, 1ms);
+    EXPECT_FALSE(client.engine->readable(client.socket));
+    EXPECT_FALSE(client.engine->receive(client.socket, 0, net.now).value().has_value());
+    const auto m = client.engine->receive(client.socket, id, net.now).value();
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->completion_cookie, 5u);
+    EXPECT_EQ(message_bytes(client, *m), pattern(100, 2));
+    release(net, client, *m);
+    // Not private, or unknown: EINVAL.
+    EXPECT_EQ(client.engine->receive(client.socket, id, net.now).error(), EINVAL);
+    expect_clean(net, client, server);
+}
+
+TEST(Engine, send_request__send_memory_limit) {
+    engine::Config config;
+    config.wmem_max = 250000;
+    Harness net(config);
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    start(net, client, server, 100000, 1);
+    start(net, client, server, 100000, 2);
+    const auto third = pattern(100000, 3);
+    EXPECT_EQ(client.engine->send_request(client.socket, net.endpoint(server), third, 0, false,
+                                          net.now).error(),
+              EAGAIN);
+}
+
 TEST(Engine, abort__delivers_error_and_frees) {
     Harness net;
     TestHost& server = net.add_host(1, server_port);
@@ -480,6 +516,64 @@ TEST(Engine, serve_buffer_waiters__exhaustion_then_recovery) {
     EXPECT_TRUE(net.run_until_idle(2s));
     EXPECT_EQ(server.engine->rpc_count(), 0u);
     EXPECT_EQ(server.engine->receive_bytes_in_use(), 0u);
+}
+
+// --- Cutoffs -----------------------------------------------------------------
+
+TEST(Engine, maybe_update_cutoffs__recomputed_from_received_lengths_and_sent) {
+    engine::Config config;
+    config.cutoff_interval_ms = 5;
+    config.cutoff_min_messages = 50;
+    Harness net(config);
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    for (std::uint32_t i = 0; i < 80; ++i) {
+        const Rpc rpc = start(net, client, server, 100, i);
+        serve(net, server, rpc, 100);
+        release(net, client, await_response(net, client));
+        net.run_until([] { return false; }, 200us);
+    }
+    // Every message was 100 bytes: one unscheduled level holds them all and
+    // the rest become scheduled levels, and the version moved past 1.
+    std::optional<wire::CutoffsPacket> latest;
+    for (const auto& p : net.sent_of(PacketType::cutoffs)) {
+        if (p.source == server.address) latest = p.as<wire::CutoffsPacket>();
+    }
+    ASSERT_TRUE(latest.has_value());
+    EXPECT_EQ(latest->cutoff_version, 2);
+    EXPECT_EQ(latest->unsched_cutoffs,
+              (engine::CutoffTable{0x7FFFFFFF, 1000000, 1000000, 1000000, 1000000, 1000000,
+                                   1000000, 1000000}));
+    // The client now echoes the new version and sends 100 bytes at level 7.
+    const Rpc after = start(net, client, server, 100, 999);
+    serve(net, server, after, 100);
+    SentPacket request = net.sent_of(PacketType::data).back();
+    for (const auto& p : net.sent_of(PacketType::data)) {
+        if (p.source == client.address) request = p;
+    }
+    EXPECT_EQ(request.as<wire::DataPacket>().cutoff_version, 2);
+    EXPECT_EQ(request.priority, 7);
+    release(net, client, await_response(net, client));
+    expect_clean(net, client, server);
+}
+
+TEST(Engine, maybe_update_cutoffs__disabled_keeps_configured_table) {
+    engine::Config config;
+    config.cutoff_interval_ms = 0;
+    config.cutoff_min_messages = 1;
+    Harness net(config);
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    for (std::uint32_t i = 0; i < 20; ++i) {
+        const Rpc rpc = start(net, client, server, 100, i);
+        serve(net, server, rpc, 100);
+        release(net, client, await_response(net, client));
+        net.run_until([] { return false; }, 2ms);
+    }
+    for (const auto& p : net.sent_of(PacketType::cutoffs)) {
+        EXPECT_EQ(p.as<wire::CutoffsPacket>().cutoff_version, 1);
+    }
+    expect_clean(net, client, server);
 }
 
 // --- At most once -------------------------------------------------------------
