@@ -181,11 +181,10 @@ Peer& EngineImpl::peer_for(const Address& address) {
     if (it != peers_.end()) return *it->second;
     auto peer = std::make_unique<Peer>();
     peer->address = address;
-    peer->key = static_cast<std::uint32_t>(peers_by_key_.size());
+    peer->key = next_peer_key_++;
     peer->ipv6 = !address.is_ipv4();
     peer->max_seg_data = wire::max_seg_data(config_.mtu, peer->ipv6);
     Peer& ref = *peer;
-    peers_by_key_.push_back(&ref);
     peers_.emplace(address, std::move(peer));
     ++metrics_.peer_allocs;
     return ref;
@@ -218,6 +217,8 @@ Rpc& EngineImpl::create_rpc(Socket& socket, Peer& peer, std::uint16_t peer_port,
     rpc->peer = &peer;
     rpc->peer_port = peer_port;
     rpc->state = state;
+    ++peer.rpcs;
+    peer.last_active = now;
     Rpc& ref = *rpc;
     if (ref.is_client()) {
         socket.client_rpcs[id] = ref.key;
@@ -456,6 +457,8 @@ void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
     }
     if (rpc.in.in_grant_manager) grants_.remove(rpc.key, now);
     if (rpc.out.in_pacer) pacer_.remove(rpc.key);
+    --rpc.peer->rpcs;
+    rpc.peer->last_active = now;
     rpc.state = RpcState::dead;
     const bool had_buffers = rpc.in.buffers.has_value();
     const RpcKey key = rpc.key;

@@ -126,6 +126,8 @@ private:
     void tick(Instant now);
     void check_rpc_timer(Rpc& rpc, Instant now);
     void request_retransmission(Rpc& rpc);
+    // Frees idle peers once there are more than peer_gc_threshold of them.
+    void collect_peers(Instant now);
     // Recomputes our unscheduled cutoffs from received message lengths
     // (homa_prio's algorithm); a change bumps cutoff_version_.
     void maybe_update_cutoffs(Instant now);
@@ -146,7 +148,7 @@ private:
     std::uint16_t next_auto_port_ = 0x8000;
 
     std::unordered_map<Address, std::unique_ptr<Peer>, AddressHash> peers_;
-    std::vector<Peer*> peers_by_key_;
+    std::uint32_t next_peer_key_ = 0;
 
     std::map<RpcKey, std::unique_ptr<Rpc>> rpcs_;  // ordered: deterministic timer walks
     RpcKey next_rpc_key_ = 1;

@@ -89,6 +89,7 @@ Rpc* EngineImpl::rpc_for_packet(Socket& socket, const wire::Header& header,
 void EngineImpl::handle_data(Socket& socket, const wire::DataPacket& data, const Address& source,
                              Instant now) {
     Peer& peer = peer_for(source);
+    peer.last_active = now;
     // Piggy-backed acks are honoured whatever happens to the data (TSO
     // copies them into every segment, so this must be idempotent).
     if (!data.ack.empty()) handle_ack_entry(data.ack, source, now);

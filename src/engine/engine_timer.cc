@@ -36,6 +36,17 @@ void EngineImpl::tick(Instant now) {
     }
     take_grants();
     maybe_update_cutoffs(now);
+    collect_peers(now);
+}
+
+void EngineImpl::collect_peers(Instant now) {
+    if (peers_.size() <= config_.peer_gc_threshold) return;
+    const Duration idle_limit = std::chrono::seconds(config_.peer_idle_secs_max);
+    for (auto it = peers_.begin(); it != peers_.end();) {
+        const Peer& peer = *it->second;
+        const bool idle = peer.rpcs == 0 && now - peer.last_active >= idle_limit;
+        it = idle ? peers_.erase(it) : std::next(it);
+    }
 }
 
 void EngineImpl::maybe_update_cutoffs(Instant now) {

@@ -43,6 +43,8 @@ struct Peer {
     std::vector<wire::Ack> pending_acks;
     std::size_t max_seg_data = 0;
     bool ipv6 = false;
+    std::uint32_t rpcs = 0;  // live RPCs with this peer; a peer in use is never freed
+    Instant last_active{};
 };
 
 struct MessageOut {

@@ -598,6 +598,31 @@ TEST(Engine, handle_data__stale_duplicate_request_is_not_run_twice) {
     EXPECT_TRUE(net.run_until_idle(200ms));
 }
 
+// --- Peers -------------------------------------------------------------------
+
+TEST(Engine, collect_peers__frees_idle_peers_above_threshold) {
+    engine::Config config;
+    config.peer_gc_threshold = 2;
+    config.peer_idle_secs_max = 1;
+    Harness net(config);
+    TestHost& client = net.add_host(1, 0);
+    std::vector<TestHost*> servers;
+    for (std::uint8_t i = 0; i < 4; ++i) servers.push_back(&net.add_host(10 + i, server_port));
+    for (TestHost* s : servers) {
+        const Rpc rpc = start(net, client, *s, 100);
+        serve(net, *s, rpc, 100);
+        release(net, client, await_response(net, client));
+    }
+    EXPECT_TRUE(net.run_until_idle(2s));
+    EXPECT_EQ(client.engine->peer_count(), 4u);
+    net.run_until([] { return false; }, 2s);  // every peer idle for > 1 s
+    const Rpc again = start(net, client, *servers[0], 100);
+    serve(net, *servers[0], again, 100);
+    release(net, client, await_response(net, client));
+    EXPECT_TRUE(net.run_until_idle(2s));
+    EXPECT_EQ(client.engine->peer_count(), 1u);  // only the peer in use survived
+}
+
 // --- Input validation ---------------------------------------------------------
 
 TEST(Engine, handle_packet__malformed_and_unknown_are_counted) {
