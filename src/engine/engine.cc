@@ -396,8 +396,8 @@ Expected<std::monostate, int> EngineImpl::abort(SocketId id, RpcId rpc_id, int e
 bool EngineImpl::readable(SocketId id) const {
     const Socket* socket = find_socket(id);
     if (socket == nullptr) return false;
-    for (RpcKey key : socket->ready) {
-        auto it = rpcs_.find(key);
+    for (std::size_t i = 0; i < socket->ready.size(); ++i) {
+        auto it = rpcs_.find(socket->ready[i]);
         if (it != rpcs_.end() && it->second->ready) return true;
     }
     return false;
@@ -437,7 +437,9 @@ void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
             const ServerKey key{rpc.peer->address, rpc.id};
             socket->server_rpcs.erase(key);
             if (rpc.handed_to_app) {
-                socket->tombstones[key] = now + tick_ * config_.timeout_ticks;
+                const Instant expiry = now + tick_ * config_.timeout_ticks;
+                socket->tombstones[key] = expiry;
+                socket->tombstone_expiry.push_back({expiry, key});
             }
         }
         if (rpc.in.waiting_for_buffers) {

@@ -15,6 +15,7 @@
 #include "engine/engine.h"
 #include "engine/grant.h"
 #include "engine/pacer.h"
+#include "engine/ring.h"
 #include "engine/rpc.h"
 #include "wire/codec.h"
 
@@ -164,15 +165,16 @@ private:
         wire::PacketType type = wire::PacketType::busy;
         Endpoint destination;
     };
-    std::deque<ControlPacket> control_;
+    RingQueue<ControlPacket> control_;
     struct Retransmission {
         RpcKey rpc = 0;
         std::uint32_t start = 0;
         std::uint32_t end = 0;
         std::uint8_t level = 0;
     };
-    std::deque<Retransmission> retransmits_;
-    std::deque<Completion> completions_;
+    RingQueue<Retransmission> retransmits_;
+    RingQueue<Completion> completions_;
+    std::vector<RpcKey> tick_keys_;  // reused by tick()
     std::vector<std::byte> tx_buffer_;
     std::optional<Instant> next_tick_;
 };

@@ -24,14 +24,15 @@ void EngineImpl::handle_timeout(Instant now) {
 
 void EngineImpl::tick(Instant now) {
     for (auto& [id, socket] : sockets_) {
-        for (auto it = socket->tombstones.begin(); it != socket->tombstones.end();) {
-            it = it->second <= now ? socket->tombstones.erase(it) : std::next(it);
+        auto& expiry = socket->tombstone_expiry;
+        while (!expiry.empty() && expiry.front().first <= now) {
+            socket->tombstones.erase(expiry.front().second);
+            expiry.pop_front();
         }
     }
-    std::vector<RpcKey> keys;
-    keys.reserve(rpcs_.size());
-    for (const auto& [key, rpc] : rpcs_) keys.push_back(key);
-    for (RpcKey key : keys) {
+    tick_keys_.clear();
+    for (const auto& [key, rpc] : rpcs_) tick_keys_.push_back(key);
+    for (RpcKey key : tick_keys_) {
         if (Rpc* rpc = find_rpc(key)) check_rpc_timer(*rpc, now);
     }
     take_grants();

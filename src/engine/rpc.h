@@ -22,6 +22,7 @@
 
 #include "engine/buffer_pool.h"
 #include "engine/cutoffs.h"
+#include "engine/ring.h"
 #include "engine/types.h"
 #include "wire/packet.h"
 
@@ -115,12 +116,14 @@ struct Socket {
     std::span<std::byte> region;
     std::unordered_map<RpcId, RpcKey> client_rpcs;
     std::map<ServerKey, RpcKey> server_rpcs;
-    std::deque<RpcKey> ready;  // shared messages, FIFO; stale keys skipped
+    RingQueue<RpcKey> ready;  // shared messages, FIFO; stale keys skipped
     // RPCs waiting for receive buffers, served shortest message first.
     std::multimap<std::uint32_t, RpcKey> waiting_for_buffers;
     // Server RPCs whose request reached the application and that have since
-    // ended, so stale request packets cannot run them twice: expiry by key.
+    // ended, so stale request packets cannot run them twice. Every tombstone
+    // lives the same time, so expiry order is insertion order: a FIFO.
     std::map<ServerKey, Instant> tombstones;
+    RingQueue<std::pair<Instant, ServerKey>> tombstone_expiry;
 };
 
 }  // namespace uhoma::engine

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstring>
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -65,9 +66,11 @@ struct Endpoint {
 
 struct AddressHash {
     std::size_t operator()(const Address& a) const {
-        std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-        for (std::uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
-        return static_cast<std::size_t>(h);
+        std::uint64_t hi = 0, lo = 0;
+        std::memcpy(&hi, a.bytes.data(), 8);
+        std::memcpy(&lo, a.bytes.data() + 8, 8);
+        const std::uint64_t h = (hi * 0x9E3779B97F4A7C15ull) ^ (lo * 0xC2B2AE3D27D4EB4Full);
+        return static_cast<std::size_t>(h ^ (h >> 29));
     }
 };
 
