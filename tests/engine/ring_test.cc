@@ -34,7 +34,9 @@ TEST(RingQueue, pop_front__matches_deque_under_random_use) {
             model.pop_front();
         }
         ASSERT_EQ(q.size(), model.size());
-        if (!model.empty()) ASSERT_EQ(q[model.size() - 1], model.back());
+        if (!model.empty()) {
+            ASSERT_EQ(q[model.size() - 1], model.back());
+        }
     }
 }
 
