@@ -658,3 +658,50 @@ TEST(Engine, bind__port_rules) {
 
 }  // namespace
 }  // namespace uhoma::testing
+
+namespace uhoma::testing {
+namespace {
+
+// --- Pacing -------------------------------------------------------------------
+
+TEST(Engine, poll_transmit__paces_long_messages_but_not_short_or_control) {
+    engine::Config config;
+    config.unsched_bytes = 1000000;  // everything may go without grants
+    config.link_mbps = 10000;
+    engine::EngineOptions options;
+    options.local_address = Address::ipv4(10, 0, 0, 1);
+    auto e = Engine::create(config, options).value();
+    const SocketId s = e->open_socket().value();
+    const Instant now{};
+    const Endpoint peer{Address::ipv4(10, 0, 0, 2), 99};
+    ASSERT_TRUE(e->send_request(s, peer, pattern(1000000, 1), 0, false, now).has_value());
+    // At a frozen instant only about max_nic_est_backlog_usecs (5 us) of
+    // wire time goes out: 5 us at 9.9 Gb/s is ~4 full packets.
+    int burst = 0;
+    while (e->poll_transmit(now)) ++burst;
+    EXPECT_GE(burst, 4);
+    EXPECT_LE(burst, 6);
+    // The engine asks to be woken when the estimated queue has drained.
+    const Instant wake = e->next_deadline();
+    EXPECT_GT(wake, now);
+    EXPECT_LE(wake, now + 2us);
+    // A short message still goes at once: it bypasses the pacer.
+    ASSERT_TRUE(e->send_request(s, peer, pattern(500, 2), 0, false, now).has_value());
+    auto short_packet = e->poll_transmit(now);
+    ASSERT_TRUE(short_packet.has_value());
+    const auto d = std::get<wire::DataPacket>(wire::decode(short_packet->bytes).value());
+    EXPECT_EQ(d.message_length, 500u);
+    EXPECT_FALSE(e->poll_transmit(now).has_value());
+    // Woken at each deadline, the long message goes at the link rate:
+    // 100 us at 9.9 Gb/s is ~82 packets of 1500 wire bytes.
+    int paced = 0;
+    for (Instant t = e->next_deadline(); t < now + 100us; t = e->next_deadline()) {
+        while (e->poll_transmit(t)) ++paced;
+    }
+    EXPECT_GE(paced, 78);
+    EXPECT_LE(paced, 86);
+    EXPECT_GT(e->metrics().pacer_homa_packets, 0u);
+}
+
+}  // namespace
+}  // namespace uhoma::testing
