@@ -27,6 +27,7 @@ Engine::Engine(std::unique_ptr<EngineImpl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() = default;
 
 Expected<SocketId, int> Engine::open_socket() { return impl_->open_socket(); }
+Expected<SocketId, int> Engine::open_socket(std::uint16_t port) { return impl_->open_socket(port); }
 Expected<std::monostate, int> Engine::bind(SocketId s, std::uint16_t port) {
     return impl_->bind(s, port);
 }
@@ -108,16 +109,21 @@ Expected<SocketId, int> EngineImpl::open_socket() {
     for (std::uint32_t tries = 0; tries < 0x8000; ++tries) {
         const std::uint16_t port = next_auto_port_;
         next_auto_port_ = port == 0xFFFF ? std::uint16_t{0x8000} : std::uint16_t(port + 1);
-        if (ports_.count(port) != 0) continue;
-        auto socket = std::make_unique<Socket>();
-        socket->id = next_socket_id_++;
-        socket->port = port;
-        ports_[port] = socket->id;
-        const SocketId id = socket->id;
-        sockets_[id] = std::move(socket);
-        return id;
+        if (ports_.count(port) == 0) return open_socket(port);
     }
     return Unexpected{EADDRNOTAVAIL};
+}
+
+Expected<SocketId, int> EngineImpl::open_socket(std::uint16_t port) {
+    if (port < wire::min_client_port) return Unexpected{EINVAL};
+    if (ports_.count(port) != 0) return Unexpected{EADDRINUSE};
+    auto socket = std::make_unique<Socket>();
+    socket->id = next_socket_id_++;
+    socket->port = port;
+    ports_[port] = socket->id;
+    const SocketId id = socket->id;
+    sockets_[id] = std::move(socket);
+    return id;
 }
 
 Expected<std::monostate, int> EngineImpl::bind(SocketId id, std::uint16_t port) {

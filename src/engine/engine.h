@@ -96,6 +96,10 @@ public:
     // A client socket with an automatic port >= 0x8000.
     // Errors: EADDRNOTAVAIL if every automatic port is taken.
     Expected<SocketId, int> open_socket();
+    // A client socket on a given automatic port (>= 0x8000), for runtimes
+    // whose port must match an OS resource (a UDP socket the kernel bound).
+    // Errors: EINVAL (port < 0x8000), EADDRINUSE.
+    Expected<SocketId, int> open_socket(std::uint16_t port);
     // Port 0 does nothing; 1..32767 moves the socket to that port and makes
     // it a server. Errors: EINVAL (port >= 0x8000, unknown socket),
     // EADDRINUSE.

@@ -27,6 +27,7 @@ public:
 
     // Commands (engine.cc).
     Expected<SocketId, int> open_socket();
+    Expected<SocketId, int> open_socket(std::uint16_t port);
     Expected<std::monostate, int> bind(SocketId socket, std::uint16_t port);
     Expected<std::monostate, int> set_server(SocketId socket, bool is_server);
     Expected<std::monostate, int> set_receive_buffer(SocketId socket, std::span<std::byte> region,

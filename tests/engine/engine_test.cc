@@ -652,6 +652,11 @@ TEST(Engine, bind__port_rules) {
     EXPECT_EQ(*h.engine->port(h.socket), 500);
     auto other = h.engine->open_socket().value();
     EXPECT_EQ(h.engine->bind(other, 500).error(), EADDRINUSE);
+    // A runtime picks the automatic port itself (the UDP port the kernel gave).
+    auto fixed = h.engine->open_socket(0x9000).value();
+    EXPECT_EQ(*h.engine->port(fixed), 0x9000);
+    EXPECT_EQ(h.engine->open_socket(0x9000).error(), EADDRINUSE);
+    EXPECT_EQ(h.engine->open_socket(100).error(), EINVAL);
     EXPECT_EQ(h.engine->send_request(other, Endpoint{h.address, 500}, {}, 0, false, net.now).error(),
               EINVAL);
 }
