@@ -48,6 +48,11 @@ public:
         return std::get<1>(state_);
     }
 
+    template <typename U>
+    T value_or(U&& fallback) const& {
+        return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+    }
+
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }

@@ -1,0 +1,488 @@
+#include "runtime/runtime.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace uhoma::runtime {
+
+namespace {
+
+// Per-thread scratch for one pump: packets received and packets to send.
+// Grows to the high-water mark once; no allocation per packet afterwards.
+struct Arena {
+    std::vector<driver::ReceivedPacket> received;
+    std::vector<std::byte> tx_bytes;
+    struct Pending {
+        std::size_t offset;
+        std::size_t size;
+        engine::Endpoint destination;
+        std::uint8_t priority;
+    };
+    std::vector<Pending> pending;
+    std::vector<engine::Transmit> transmits;
+    std::vector<std::shared_ptr<void>> keep;  // sockets used by pending sends
+};
+thread_local Arena arena;
+
+std::uint16_t source_port(std::span<const std::byte> homa) {
+    return static_cast<std::uint16_t>((std::to_integer<unsigned>(homa[0]) << 8) |
+                                      std::to_integer<unsigned>(homa[1]));
+}
+
+}  // namespace
+
+engine::Instant Runtime::now() {
+    const auto t = std::chrono::steady_clock::now().time_since_epoch();
+    return engine::Instant(std::chrono::duration_cast<engine::Duration>(t));
+}
+
+Runtime::Runtime(const RuntimeOptions& options) : options_(options) {}
+
+Expected<std::unique_ptr<Runtime>, std::string> Runtime::create(const RuntimeOptions& options) {
+    std::unique_ptr<Runtime> rt(new Runtime(options));
+    engine::EngineOptions eo;
+    eo.local_address = options.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
+    eo.first_client_id = options.first_client_id;
+    if (eo.first_client_id == 0) {
+        const auto t = static_cast<std::uint64_t>(now().time_since_epoch().count());
+        eo.first_client_id = (std::uint64_t(::getpid()) << 40) + (((t >> 10) & 0x7FFFF) << 1) + 2;
+    }
+    auto engine = engine::Engine::create(options.config, eo);
+    if (!engine) {
+        return Unexpected{"invalid parameter " + engine.error().field + ": " +
+                          engine.error().message};
+    }
+    rt->engine_ = std::move(*engine);
+    rt->epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+    rt->wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (rt->epoll_fd_ < 0 || rt->wake_fd_ < 0) {
+        return Unexpected{std::string("cannot create epoll/eventfd: ") + std::strerror(errno)};
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = rt->wake_fd_;
+    ::epoll_ctl(rt->epoll_fd_, EPOLL_CTL_ADD, rt->wake_fd_, &ev);
+    rt->thread_ = std::thread([r = rt.get()] { r->background_loop(); });
+    return rt;
+}
+
+Runtime::~Runtime() {
+    stop_ = true;
+    wake_background();
+    if (thread_.joinable()) thread_.join();
+    std::vector<SocketId> ids;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, s] : sockets_) ids.push_back(id);
+    }
+    for (SocketId id : ids) close_socket(id);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Runtime::wake_background() {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
+}
+
+std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
+    std::lock_guard lock(mutex_);
+    auto it = sockets_.find(socket);
+    return it == sockets_.end() ? nullptr : it->second;
+}
+
+// ---------------------------------------------------------------------------
+// Sockets
+
+Expected<SocketId, int> Runtime::open_socket() {
+    const engine::Address any =
+        options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
+    auto udp = driver::UdpSocket::open(any, 0);
+    if (!udp) return Unexpected{udp.error()};
+    auto state = std::make_shared<SocketState>();
+    state->udp = std::make_unique<driver::UdpSocket>(std::move(*udp));
+    const std::uint16_t port = state->udp->port();
+    state->event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (state->event_fd < 0) return Unexpected{errno};
+    {
+        std::lock_guard lock(mutex_);
+        auto id = engine_->open_socket(port);
+        if (!id) {
+            ::close(state->event_fd);
+            // The kernel's ephemeral range reaches below 0x8000.
+            return Unexpected{id.error() == EINVAL ? EADDRNOTAVAIL : id.error()};
+        }
+        state->id = *id;
+        sockets_[*id] = state;
+        by_port_[port] = state;
+    }
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = state->udp->fd();
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, state->udp->fd(), &ev);
+    return state->id;
+}
+
+Expected<std::monostate, int> Runtime::bind(SocketId socket, std::uint16_t port) {
+    auto state = find(socket);
+    if (!state) return Unexpected{EINVAL};
+    if (port == 0) return std::monostate{};
+    if (port >= 0x8000) return Unexpected{EINVAL};
+    const engine::Address any =
+        options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
+    auto udp = driver::UdpSocket::open(any, port);
+    if (!udp) return Unexpected{udp.error()};
+    std::lock_guard rx(state->rx);
+    std::unique_ptr<driver::UdpSocket> old;
+    {
+        std::lock_guard lock(mutex_);
+        auto bound = engine_->bind(socket, port);
+        if (!bound) return Unexpected{bound.error()};
+        by_port_.erase(state->udp->port());
+        old = std::move(state->udp);
+        state->udp = std::make_unique<driver::UdpSocket>(std::move(*udp));
+        by_port_[port] = state;
+    }
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, old->fd(), nullptr);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = state->udp->fd();
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, state->udp->fd(), &ev);
+    return std::monostate{};
+}
+
+Expected<std::monostate, int> Runtime::set_server(SocketId socket, bool is_server) {
+    std::lock_guard lock(mutex_);
+    return engine_->set_server(socket, is_server);
+}
+
+Expected<std::monostate, int> Runtime::set_receive_buffer(SocketId socket,
+                                                          std::span<std::byte> region) {
+    std::lock_guard lock(mutex_);
+    return engine_->set_receive_buffer(socket, region, now());
+}
+
+void Runtime::close_socket(SocketId socket) {
+    std::shared_ptr<SocketState> state;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = sockets_.find(socket);
+        if (it == sockets_.end()) return;
+        state = it->second;
+        sockets_.erase(it);
+        by_port_.erase(state->udp->port());
+        engine_->close_socket(socket, now());
+        state->closed = true;
+        for (Waiter* w : state->waiters) {
+            w->result = Expected<ReceivedMessage, int>(Unexpected{ESHUTDOWN});
+            w->cv.notify_one();
+        }
+        state->waiters.clear();
+    }
+    std::lock_guard rx(state->rx);  // no pump is using the socket any more
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, state->udp->fd(), nullptr);
+    ::close(state->event_fd);
+    state->udp.reset();
+}
+
+std::optional<std::uint16_t> Runtime::port(SocketId socket) const {
+    std::lock_guard lock(mutex_);
+    return engine_->port(socket);
+}
+
+Expected<int, int> Runtime::ready_fd(SocketId socket) const {
+    auto state = find(socket);
+    if (!state) return Unexpected{EINVAL};
+    return state->event_fd;
+}
+
+// ---------------------------------------------------------------------------
+// RPCs
+
+Expected<RpcId, int> Runtime::send_request(SocketId socket, const Endpoint& destination,
+                                           std::span<const std::byte> message,
+                                           std::uint64_t cookie, bool private_rpc) {
+    Deferred deferred;
+    Expected<RpcId, int> id = Unexpected{EINVAL};
+    {
+        std::lock_guard lock(mutex_);
+        id = engine_->send_request(socket, destination, message, cookie, private_rpc, now());
+        collect_transmits();
+        after_engine_work(deferred);
+    }
+    send_collected();
+    finish(deferred);
+    return id;
+}
+
+Expected<std::monostate, int> Runtime::send_reply(SocketId socket, const Endpoint& client,
+                                                  RpcId id, std::span<const std::byte> message) {
+    Deferred deferred;
+    Expected<std::monostate, int> result = std::monostate{};
+    {
+        std::lock_guard lock(mutex_);
+        result = engine_->send_reply(socket, client, id, message, now());
+        collect_transmits();
+        after_engine_work(deferred);
+    }
+    send_collected();
+    finish(deferred);
+    return result;
+}
+
+Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
+                                                std::optional<Duration> timeout) {
+    auto state = find(socket);
+    if (!state) return Unexpected{EINVAL};
+    Waiter waiter;
+    waiter.id = id;
+    {
+        Deferred deferred;
+        std::unique_lock lock(mutex_);
+        auto ready = engine_->receive(socket, id, now());
+        if (!ready) return Unexpected{ready.error()};
+        if (ready->has_value()) {
+            after_engine_work(deferred);
+            lock.unlock();
+            finish(deferred);
+            return std::move(**ready);
+        }
+        if (timeout && timeout->count() <= 0) return Unexpected{EAGAIN};
+        if (state->closed) return Unexpected{ESHUTDOWN};
+        state->waiters.push_back(&waiter);
+    }
+    auto take = [&]() -> std::optional<Expected<ReceivedMessage, int>> {
+        if (!waiter.result) return std::nullopt;
+        return std::move(*waiter.result);
+    };
+    // Busy-poll first: pump ourselves, so a reply that arrives soon costs no
+    // wake-up (spec 2.5, perf #13).
+    const engine::Instant poll_end = now() + std::chrono::microseconds(options_.poll_usecs);
+    const std::optional<engine::Instant> deadline =
+        timeout ? std::optional<engine::Instant>(now() + *timeout) : std::nullopt;
+    while (now() < poll_end && (!deadline || now() < *deadline)) {
+        pump();
+        std::lock_guard lock(mutex_);
+        if (auto r = take()) return std::move(*r);
+    }
+    std::unique_lock lock(mutex_);
+    while (!waiter.result) {
+        if (!deadline) {
+            waiter.cv.wait(lock);
+            continue;
+        }
+        const auto remaining = *deadline - now();
+        if (remaining.count() <= 0 ||
+            waiter.cv.wait_for(lock, remaining) == std::cv_status::timeout) {
+            if (waiter.result) break;
+            auto& ws = state->waiters;
+            ws.erase(std::remove(ws.begin(), ws.end(), &waiter), ws.end());
+            return Unexpected{EAGAIN};
+        }
+    }
+    return std::move(*take());
+}
+
+Expected<std::monostate, int> Runtime::release_bpages(SocketId socket,
+                                                      std::span<const std::uint32_t> offsets) {
+    Deferred deferred;
+    Expected<std::monostate, int> result = std::monostate{};
+    {
+        std::lock_guard lock(mutex_);
+        result = engine_->release_bpages(socket, offsets, now());
+        collect_transmits();  // freed buffers may send RESENDs to waiting senders
+        after_engine_work(deferred);
+    }
+    send_collected();
+    finish(deferred);
+    return result;
+}
+
+Expected<std::monostate, int> Runtime::abort(SocketId socket, RpcId id, int error) {
+    Deferred deferred;
+    Expected<std::monostate, int> result = std::monostate{};
+    {
+        std::lock_guard lock(mutex_);
+        result = engine_->abort(socket, id, error, now());
+        after_engine_work(deferred);
+    }
+    finish(deferred);
+    return result;
+}
+
+engine::Metrics Runtime::metrics() const {
+    std::lock_guard lock(mutex_);
+    return engine_->metrics();
+}
+
+std::size_t Runtime::rpc_count() const {
+    std::lock_guard lock(mutex_);
+    return engine_->rpc_count();
+}
+
+// ---------------------------------------------------------------------------
+// Moving packets
+
+bool Runtime::pump() {
+    std::vector<std::shared_ptr<SocketState>> states;
+    {
+        std::lock_guard lock(mutex_);
+        states.reserve(sockets_.size());
+        for (const auto& [id, s] : sockets_) states.push_back(s);
+    }
+    bool moved = false;
+    Deferred deferred;
+    for (const auto& state : states) {
+        std::unique_lock rx(state->rx, std::try_to_lock);
+        if (!rx.owns_lock() || !state->udp) continue;
+        arena.received.clear();
+        auto got = state->udp->receive(
+            [](const driver::ReceivedPacket& p) { arena.received.push_back(p); });
+        if (!got || arena.received.empty()) continue;
+        moved = true;
+        std::lock_guard lock(mutex_);
+        const engine::Instant t = now();
+        for (const auto& p : arena.received) engine_->handle_packet(p.bytes, p.source, t);
+        collect_transmits();
+        after_engine_work(deferred);
+    }
+    {
+        std::lock_guard lock(mutex_);
+        const engine::Instant t = now();
+        if (engine_->next_deadline() <= t) {
+            engine_->handle_timeout(t);
+            moved = true;
+        }
+        collect_transmits();
+        after_engine_work(deferred);
+    }
+    moved |= !arena.pending.empty();
+    send_collected();
+    finish(deferred);
+    return moved;
+}
+
+void Runtime::collect_transmits() {
+    const engine::Instant t = now();
+    while (auto tx = engine_->poll_transmit(t)) {
+        const std::size_t offset = arena.tx_bytes.size();
+        arena.tx_bytes.insert(arena.tx_bytes.end(), tx->bytes.begin(), tx->bytes.end());
+        arena.pending.push_back({offset, tx->bytes.size(), tx->destination, tx->priority});
+    }
+}
+
+void Runtime::send_collected() {
+    if (arena.pending.empty()) return;
+    // Group runs of packets from the same local port into one send call
+    // each, so the driver can batch (sendmmsg) and use GSO.
+    std::size_t i = 0;
+    while (i < arena.pending.size()) {
+        const auto sport = source_port(
+            std::span(arena.tx_bytes).subspan(arena.pending[i].offset, arena.pending[i].size));
+        std::size_t j = i;
+        arena.transmits.clear();
+        while (j < arena.pending.size()) {
+            const auto& p = arena.pending[j];
+            const auto bytes = std::span<const std::byte>(arena.tx_bytes).subspan(p.offset, p.size);
+            if (source_port(bytes) != sport) break;
+            arena.transmits.push_back(engine::Transmit{p.destination, p.priority, bytes});
+            ++j;
+        }
+        std::shared_ptr<SocketState> state;
+        {
+            std::lock_guard lock(mutex_);
+            auto it = by_port_.find(sport);
+            if (it != by_port_.end()) state = it->second;
+        }
+        if (state && state->udp) {
+            // A full socket buffer drops the rest; Homa recovers them by
+            // retransmission, like packets lost in the network.
+            (void)state->udp->send(arena.transmits);
+        }
+        i = j;
+    }
+    arena.pending.clear();
+    arena.tx_bytes.clear();
+}
+
+void Runtime::after_engine_work(Deferred& deferred) {
+    const engine::Instant t = now();
+    while (auto c = engine_->poll_completion()) {
+        auto it = sockets_.find(c->socket);
+        if (it == sockets_.end()) continue;
+        SocketState& s = *it->second;
+        auto& ws = s.waiters;
+        auto w = ws.end();
+        for (auto k = ws.rbegin(); k != ws.rend(); ++k) {  // most recent waiter first
+            if ((c->private_rpc && (*k)->id == c->id) || (!c->private_rpc && (*k)->id == 0)) {
+                w = std::next(k).base();
+                break;
+            }
+        }
+        if (w == ws.end()) continue;
+        auto r = engine_->receive(s.id, (*w)->id, t);
+        if (!r) {
+            (*w)->result = Expected<ReceivedMessage, int>(Unexpected{r.error()});
+        } else if (r->has_value()) {
+            (*w)->result = std::move(**r);
+        } else {
+            continue;
+        }
+        // Notified under the lock: the waiter may return (and its Waiter
+        // vanish) as soon as the lock is free.
+        (*w)->cv.notify_one();
+        ws.erase(w);
+    }
+    for (auto& [id, s] : sockets_) {
+        const bool readable = engine_->readable(id);
+        if (readable != s->event_signaled) {
+            s->event_signaled = readable;
+            deferred.eventfds.emplace_back(s->event_fd, readable);
+        }
+    }
+}
+
+void Runtime::finish(Deferred& deferred) {
+    for (const auto& [fd, signal] : deferred.eventfds) {
+        std::uint64_t value = 1;
+        if (signal) {
+            [[maybe_unused]] auto n = ::write(fd, &value, sizeof(value));
+        } else {
+            [[maybe_unused]] auto n = ::read(fd, &value, sizeof(value));
+        }
+    }
+    deferred.eventfds.clear();
+}
+
+void Runtime::background_loop() {
+    epoll_event events[16];
+    while (!stop_) {
+        engine::Instant deadline;
+        {
+            std::lock_guard lock(mutex_);
+            deadline = engine_->next_deadline();
+        }
+        const engine::Instant t = now();
+        engine::Duration wait = std::chrono::milliseconds(100);
+        if (deadline != engine::never) wait = std::clamp(deadline - t, engine::Duration{0}, wait);
+        timespec ts{static_cast<time_t>(wait.count() / 1000000000),
+                    static_cast<long>(wait.count() % 1000000000)};
+        const int n = ::epoll_pwait2(epoll_fd_, events, 16, &ts, nullptr);
+        if (stop_) break;
+        for (int i = 0; i < n; ++i) {
+            if (events[i].data.fd == wake_fd_) {
+                std::uint64_t value;
+                [[maybe_unused]] auto r = ::read(wake_fd_, &value, sizeof(value));
+            }
+        }
+        for (int rounds = 0; rounds < 64 && pump(); ++rounds) {
+        }
+    }
+}
+
+}  // namespace uhoma::runtime

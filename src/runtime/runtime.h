@@ -1,0 +1,156 @@
+// Runtime: real threads, sockets and clocks around one sans-I/O engine.
+//
+// Design notes
+// ------------
+// One Runtime per process (per host address) owns an Engine, one UDP socket
+// per Homa socket (Homa port P is UDP port P, so a Homa address is an
+// ordinary (IP, port)), and one background thread.
+//
+// Who moves packets. Any thread may "pump": receive whatever the UDP sockets
+// hold, feed it to the engine, fire due timers, collect the engine's output,
+// hand completed messages to waiting threads, and send. Application threads
+// pump themselves: a send transmits from the calling thread, and a thread
+// waiting in receive() busy-polls (pumping) for poll_usecs before it sleeps,
+// so a short RPC needs no thread hop. The background thread sleeps in
+// epoll_pwait2 on every UDP socket with the engine's next deadline as
+// timeout, so timers, the pacer and packets for sleeping receivers still
+// make progress.
+//
+// Locks. `mutex_` guards the engine and the waiter lists and is never held
+// across a syscall: packets are received into the UDP socket's buffers first
+// (under that socket's rx lock, taken only with try_lock so pumps never wait
+// on each other), then the engine runs under mutex_, its output is copied to
+// a per-thread arena, and the sends and wake-ups happen after unlocking.
+//
+// Waiters. Threads waiting for shared messages on a socket form a LIFO
+// stack; a message goes to the most recent waiter, which keeps a few warm
+// threads busy (spec 2.5, perf #5). A private RPC's waiter waits for its id.
+// When no thread waits, a ready message makes the socket's eventfd readable,
+// so the socket fits an epoll loop.
+//
+// RPC ids. Servers key RPCs by (client address, id), so ids must be unique
+// per host address across processes (spec 1.6): each process starts its ids
+// at (pid << 40) plus a time-derived offset, leaving 2^39 RPCs per process.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "driver/udp_socket.h"
+#include "engine/engine.h"
+#include "uhoma/expected.h"
+
+namespace uhoma::runtime {
+
+using engine::Duration;
+using engine::Endpoint;
+using engine::ReceivedMessage;
+using engine::RpcId;
+using engine::SocketId;
+
+struct RuntimeOptions {
+    engine::Config config;
+    std::uint32_t poll_usecs = 50;   // busy-poll before sleeping (Linux Homa's poll_usecs)
+    bool ipv6 = false;               // bind [::] (dual stack) instead of 0.0.0.0
+    std::uint64_t first_client_id = 0;  // 0: derived from the pid (see design notes)
+};
+
+class Runtime {
+public:
+    // Errors: the configuration's first bad field, or why a system resource
+    // (epoll, eventfd, thread) could not be created, as one line.
+    static Expected<std::unique_ptr<Runtime>, std::string> create(const RuntimeOptions& options);
+    ~Runtime();
+    Runtime(const Runtime&) = delete;
+    Runtime& operator=(const Runtime&) = delete;
+
+    // A client socket; its port is the UDP port the kernel picked.
+    // Errors: errno from socket/bind, EADDRINUSE.
+    Expected<SocketId, int> open_socket();
+    // Moves the socket to server port `port` (1..32767). Errors: EINVAL,
+    // EADDRINUSE (UDP port taken), errno from the UDP socket.
+    Expected<std::monostate, int> bind(SocketId socket, std::uint16_t port);
+    Expected<std::monostate, int> set_server(SocketId socket, bool is_server);
+    Expected<std::monostate, int> set_receive_buffer(SocketId socket, std::span<std::byte> region);
+    // Ends the socket's RPCs and wakes its waiters with ESHUTDOWN.
+    void close_socket(SocketId socket);
+    std::optional<std::uint16_t> port(SocketId socket) const;
+    // An eventfd that is readable while receive(socket, 0) would not block.
+    // Errors: EINVAL (unknown socket).
+    Expected<int, int> ready_fd(SocketId socket) const;
+
+    // As engine::Engine, plus transmission from the calling thread.
+    Expected<RpcId, int> send_request(SocketId socket, const Endpoint& destination,
+                                      std::span<const std::byte> message, std::uint64_t cookie,
+                                      bool private_rpc);
+    Expected<std::monostate, int> send_reply(SocketId socket, const Endpoint& client, RpcId id,
+                                             std::span<const std::byte> message);
+    // Waits for a message: id 0 for any shared one, else private RPC `id`.
+    // timeout: nullopt waits forever; zero does not wait.
+    // Errors: EAGAIN (nothing within the timeout), ESHUTDOWN (socket closed
+    // while waiting), EINVAL (no receive region, unknown id or socket).
+    Expected<ReceivedMessage, int> receive(SocketId socket, RpcId id,
+                                           std::optional<Duration> timeout);
+    Expected<std::monostate, int> release_bpages(SocketId socket,
+                                                 std::span<const std::uint32_t> offsets);
+    Expected<std::monostate, int> abort(SocketId socket, RpcId id, int error);
+
+    engine::Metrics metrics() const;
+    std::size_t rpc_count() const;
+    const engine::Config& config() const { return options_.config; }
+
+private:
+    struct Waiter {
+        RpcId id = 0;
+        std::optional<Expected<ReceivedMessage, int>> result;
+        std::condition_variable cv;
+    };
+    struct SocketState {
+        SocketId id = 0;
+        std::unique_ptr<driver::UdpSocket> udp;
+        std::mutex rx;  // guards udp's receive buffers; only try_lock'ed
+        int event_fd = -1;
+        bool event_signaled = false;
+        std::vector<Waiter*> waiters;  // LIFO: back is the most recent
+        bool closed = false;
+    };
+    // Work to do after mutex_ is released.
+    struct Deferred {
+        std::vector<Waiter*> wake;
+        std::vector<std::pair<int, bool>> eventfds;  // fd, true = signal / false = drain
+    };
+
+    explicit Runtime(const RuntimeOptions& options);
+    static engine::Instant now();
+    // One round of receive -> engine -> send. Returns whether anything moved.
+    bool pump();
+    // Under mutex_: timers, completions, readiness; fills `deferred`.
+    void after_engine_work(Deferred& deferred);
+    // Under mutex_: copy the engine's output into this thread's tx arena.
+    void collect_transmits();
+    void send_collected();
+    void finish(Deferred& deferred);
+    void background_loop();
+    void wake_background();
+    std::shared_ptr<SocketState> find(SocketId socket) const;
+
+    RuntimeOptions options_;
+    mutable std::mutex mutex_;
+    std::unique_ptr<engine::Engine> engine_;
+    std::map<SocketId, std::shared_ptr<SocketState>> sockets_;
+    std::map<std::uint16_t, std::shared_ptr<SocketState>> by_port_;
+    int epoll_fd_ = -1;
+    int wake_fd_ = -1;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+}  // namespace uhoma::runtime
