@@ -90,6 +90,14 @@ void Runtime::wake_background() {
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
 }
 
+driver::UdpOptions Runtime::udp_options() const {
+    driver::UdpOptions o;
+    o.receive_buffer = options_.socket_buffer_bytes;
+    o.send_buffer = options_.socket_buffer_bytes;
+    o.max_packet = std::max<std::size_t>(options_.config.mtu, 1500);
+    return o;
+}
+
 std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
     std::lock_guard lock(mutex_);
     auto it = sockets_.find(socket);
@@ -102,7 +110,7 @@ std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
 Expected<SocketId, int> Runtime::open_socket() {
     const engine::Address any =
         options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
-    auto udp = driver::UdpSocket::open(any, 0);
+    auto udp = driver::UdpSocket::open(any, 0, udp_options());
     if (!udp) return Unexpected{udp.error()};
     auto state = std::make_shared<SocketState>();
     state->udp = std::make_unique<driver::UdpSocket>(std::move(*udp));
@@ -135,7 +143,7 @@ Expected<std::monostate, int> Runtime::bind(SocketId socket, std::uint16_t port)
     if (port >= 0x8000) return Unexpected{EINVAL};
     const engine::Address any =
         options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
-    auto udp = driver::UdpSocket::open(any, port);
+    auto udp = driver::UdpSocket::open(any, port, udp_options());
     if (!udp) return Unexpected{udp.error()};
     std::lock_guard rx(state->rx);
     std::unique_ptr<driver::UdpSocket> old;
@@ -470,6 +478,14 @@ void Runtime::background_loop() {
         const engine::Instant t = now();
         engine::Duration wait = std::chrono::milliseconds(100);
         if (deadline != engine::never) wait = std::clamp(deadline - t, engine::Duration{0}, wait);
+        // A deadline closer than a wake-up costs (the pacer releasing the
+        // next burst, typically a few us away) is met by spinning: sleeping
+        // would cost tens of us per burst and cap throughput far below the
+        // link (network-lab.md: a cross-core wake-up is ~40 us here).
+        if (wait < std::chrono::microseconds(options_.poll_usecs)) {
+            pump();
+            continue;
+        }
         timespec ts{static_cast<time_t>(wait.count() / 1000000000),
                     static_cast<long>(wait.count() % 1000000000)};
         const int n = ::epoll_pwait2(epoll_fd_, events, 16, &ts, nullptr);

@@ -61,6 +61,12 @@ struct RuntimeOptions {
     std::uint32_t poll_usecs = 50;   // busy-poll before sleeping (Linux Homa's poll_usecs)
     bool ipv6 = false;               // bind [::] (dual stack) instead of 0.0.0.0
     std::uint64_t first_client_id = 0;  // 0: derived from the pid (see design notes)
+    // Kernel socket buffers per UDP socket (capped by net.core.rmem_max /
+    // wmem_max). Homa's receiver admits max_incoming (400 KB) of scheduled
+    // data plus unscheduled bursts from every sender, so the kernel's
+    // ~200 KB default drops packets under load and costs retransmission
+    // timeouts.
+    int socket_buffer_bytes = 4 << 20;
 };
 
 class Runtime {
@@ -141,6 +147,7 @@ private:
     void background_loop();
     void wake_background();
     std::shared_ptr<SocketState> find(SocketId socket) const;
+    driver::UdpOptions udp_options() const;
 
     RuntimeOptions options_;
     mutable std::mutex mutex_;

@@ -361,6 +361,24 @@ TEST(Engine, handle_need_ack__acks_freed_responses) {
     EXPECT_EQ(server.engine->rpc_count(), 0u);
 }
 
+TEST(Engine, check_rpc_timer__gives_up_need_ack_when_client_vanished) {
+    Harness net;
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    const Rpc rpc = start(net, client, server, 100);
+    serve(net, server, rpc, 100);
+    // The client process is gone: its RPC vanishes and nothing reaches it.
+    net.drop = [&](const SentPacket& p) { return p.destination.address == client.address; };
+    net.run_until([&] { return server.engine->metrics().server_responses_done == 1; });
+    ASSERT_TRUE(client.engine->abort(client.socket, rpc.id, 0, net.now).has_value());
+    EXPECT_TRUE(net.run_until_idle(500ms));
+    // NEED_ACK every tick from tick 2, then the RPC is dropped after
+    // timeout_ticks more ticks instead of asking forever.
+    EXPECT_EQ(server.engine->rpc_count(), 0u);
+    EXPECT_EQ(server.engine->metrics().server_rpc_discards, 1u);
+    EXPECT_EQ(server.engine->metrics().packets_sent_NEED_ACK, 100u);
+}
+
 TEST(Engine, receive__piggybacks_acks_on_later_data) {
     Harness net;
     TestHost& server = net.add_host(1, server_port);
