@@ -111,6 +111,25 @@ TEST(format, format_segment_line__numbers_segments_from_one) {
               "offset 2848 len 100 msg 4000 incoming 4000 cv 0 tso 3/3\n");
 }
 
+TEST(format, format_gso_line__numbers_packets_from_one) {
+    const wire::GrantPacket g{Header{99, 40000, 13}, 60000, 2};
+    HomaFrame f = frame_v4(Encapsulation::udp, 0xE0);
+    f.homa_ports = pcap::HomaPorts{99, 40000};
+    EXPECT_EQ(format_gso_line(when, f, g, 0, 2),
+              "1700000000.000123 10.0.0.1.99 > 10.0.0.2.40000 udp prio 7 GRANT id 13 server "
+              "offset 60000 grant_prio 2 gso 1/2\n");
+    const ByteVector payload(1424);
+    wire::DataPacket d;
+    d.header = Header{40000, 99, 12};
+    d.message_length = 4000;
+    d.incoming = 4000;
+    d.offset = 1424;
+    d.payload = payload;
+    EXPECT_EQ(format_gso_line(when, frame_v4(), d, 1, 3),
+              "1700000000.000123 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 12 client "
+              "offset 1424 len 1424 msg 4000 incoming 4000 cv 0 gso 2/3\n");
+}
+
 TEST(format, format_malformed_line__with_and_without_common_header) {
     ByteVector bytes = tools_test::encode(wire::GrantPacket{Header{40000, 99, 1235}, 60000, 2});
     bytes[11] = std::byte{0x42};

@@ -53,6 +53,37 @@ inline ByteVector concat(const ByteVector& a, const ByteVector& b) {
     return out;
 }
 
+// A UDP GSO train as uhoma's UDP driver sends it: DATA packets of the
+// message `fields` describes, from fields.offset on, back to back; `full`
+// of them carry `seg_data` bytes, then one more carries `tail` bytes (none
+// when 0). fields.payload is ignored; the data is a fixed byte pattern.
+inline ByteVector gso_data_train(const wire::DataPacket& fields, std::size_t seg_data,
+                                 std::size_t full, std::size_t tail = 0) {
+    static const ByteVector pattern = [] {
+        ByteVector b(66000);
+        for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<std::byte>(i * 7 + i / 256);
+        return b;
+    }();
+    ByteVector out;
+    std::uint32_t offset = fields.offset;
+    for (std::size_t i = 0; i < full + (tail > 0 ? 1 : 0); ++i) {
+        wire::DataPacket d = fields;
+        d.offset = offset;
+        const std::size_t length = i < full ? seg_data : tail;
+        d.payload = wire::Bytes(pattern).subspan(offset % 1000, length);
+        out = concat(out, encode(d));
+        offset += static_cast<std::uint32_t>(length);
+    }
+    return out;
+}
+
+// Packets encoded back to back: a train of control packets.
+inline ByteVector gso_train(std::initializer_list<wire::Packet> packets) {
+    ByteVector out;
+    for (const wire::Packet& p : packets) out = concat(out, encode(p));
+    return out;
+}
+
 inline std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
     std::istringstream in(text);

@@ -387,6 +387,164 @@ TEST_F(UhomaDumpTest, uhoma_dump__reads_pcapng) {
               "acks 1236:99,1238:99\n");
 }
 
+// --- UDP GSO trains ----------------------------------------------------------
+
+wire::DataPacket request(std::uint32_t length, std::uint32_t offset = 0) {
+    wire::DataPacket d;
+    d.header = Header{40000, 99, 1234};
+    d.message_length = length;
+    d.incoming = length;
+    d.offset = offset;
+    return d;
+}
+
+// A DATA train from the client whose second packet has offset 2000 instead
+// of 1424: 3 x (56 + 1424) bytes of a 4300-byte message. Whole, it is one
+// DATA packet whose payload runs past the end of the message.
+ByteVector inconsistent_train() {
+    ByteVector bytes = tools_test::gso_data_train(request(4300), 1424, 3);
+    wire::DataPacket second = request(4300, 2000);
+    second.payload = wire::Bytes(payload).first(1424);
+    const ByteVector second_bytes = encode(second);
+    std::copy(second_bytes.begin(), second_bytes.end(), bytes.begin() + 1480);
+    return bytes;
+}
+
+const wire::GrantPacket gso_grants[] = {
+    wire::GrantPacket{Header{99, 40000, 1235}, 60000, 2},
+    wire::GrantPacket{Header{99, 40000, 1237}, 10000, 3},
+    wire::GrantPacket{Header{99, 40001, 1239}, 20000, 0},
+};
+
+// Trains as uhoma's UDP driver sends them, and look-alikes that are not.
+void write_gso_capture(const std::string& path) {
+    CaptureBuilder out(path);
+    const wire::DataPacket five = request(5 * 1424 + 300);
+    // 1. 5 x (56 + 1424) + (56 + 300): the common case.
+    out.add(spec(five, Encapsulation::udp, 6), tools_test::gso_data_train(five, 1424, 5, 300));
+    // 2. Three GRANTs, the third to another port.
+    out.add(spec(gso_grants[0], Encapsulation::udp, 7),
+            tools_test::gso_train({gso_grants[0], gso_grants[1], gso_grants[2]}));
+    // 3. One GRANT with 10 bytes of padding: not a train.
+    out.add(spec(gso_grants[0], Encapsulation::udp, 7),
+            tools_test::concat(encode(gso_grants[0]), ByteVector(10)));
+    // 4. Segments of 56 + 1000 from offset 1000: found by the search.
+    const wire::DataPacket thousand = request(5000, 1000);
+    out.add(spec(thousand, Encapsulation::udp, 5),
+            tools_test::gso_data_train(thousand, 1000, 3, 500));
+    // 5. Inconsistent offsets: printed as before.
+    out.add(spec(five, Encapsulation::udp, 4), inconsistent_train());
+    // 6. Train 1 over raw IP: never split (no GSO on raw sockets), so its
+    //    7700-byte payload runs past the 7420-byte message.
+    out.add(spec(five, Encapsulation::ip, 6), tools_test::gso_data_train(five, 1424, 5, 300));
+    // 7. IPv6: two GRANTs in 66 bytes, and DATA in 1480-byte pieces (the
+    //    IPv6 default at MTU 1500 is 56 + 1404, so the search finds it).
+    out.add(spec(gso_grants[0], Encapsulation::udp, 7, true),
+            tools_test::gso_train({gso_grants[0], gso_grants[1]}));
+    out.add(spec(five, Encapsulation::udp, 6, true),
+            tools_test::gso_data_train(request(3000), 1424, 2, 152));
+    // 8. A TSO packet over UDP (doff 0xD0): still split as TSO.
+    {
+        wire::DataPacket fields = request(4000);
+        const std::vector<wire::Segment> segments = {
+            {0, wire::Bytes(payload).subspan(0, 1424)},
+            {1424, wire::Bytes(payload).subspan(1424, 1424)},
+            {2848, wire::Bytes(payload).subspan(2848, 1152)}};
+        ByteVector tso(wire::multi_segment_size(segments));
+        ASSERT_TRUE(wire::encode_multi_segment_data(fields, segments, 1424, tso));
+        out.add(spec(fields, Encapsulation::udp, 5), tso);
+    }
+}
+
+const char* const expected_gso_dump =
+    // 1.
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 0 len 1424 msg 7420 incoming 7420 cv 0 gso 1/6\n"
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 1424 len 1424 msg 7420 incoming 7420 cv 0 gso 2/6\n"
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 2848 len 1424 msg 7420 incoming 7420 cv 0 gso 3/6\n"
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 4272 len 1424 msg 7420 incoming 7420 cv 0 gso 4/6\n"
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 5696 len 1424 msg 7420 incoming 7420 cv 0 gso 5/6\n"
+    "1700000000.000000 10.0.0.1.40000 > 10.0.0.2.99 udp prio 6 DATA id 1234 client offset 7120 len 300 msg 7420 incoming 7420 cv 0 gso 6/6\n"
+    // 2.
+    "1700000000.000010 10.0.0.2.99 > 10.0.0.1.40000 udp prio 7 GRANT id 1235 server offset 60000 grant_prio 2 gso 1/3\n"
+    "1700000000.000010 10.0.0.2.99 > 10.0.0.1.40000 udp prio 7 GRANT id 1237 server offset 10000 grant_prio 3 gso 2/3\n"
+    "1700000000.000010 10.0.0.2.99 > 10.0.0.1.40001 udp prio 7 GRANT id 1239 server offset 20000 grant_prio 0 gso 3/3\n"
+    // 3.
+    "1700000000.000020 10.0.0.2.99 > 10.0.0.1.40000 udp prio 7 GRANT id 1235 server offset 60000 grant_prio 2\n"
+    // 4.
+    "1700000000.000030 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 1000 len 1000 msg 5000 incoming 5000 cv 0 gso 1/4\n"
+    "1700000000.000030 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 2000 len 1000 msg 5000 incoming 5000 cv 0 gso 2/4\n"
+    "1700000000.000030 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 3000 len 1000 msg 5000 incoming 5000 cv 0 gso 3/4\n"
+    "1700000000.000030 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 4000 len 500 msg 5000 incoming 5000 cv 0 gso 4/4\n"
+    // 5.
+    "1700000000.000040 10.0.0.1.40000 > 10.0.0.2.99 udp prio 4 MALFORMED data_past_end len 4440 type 0x10 id 1234\n"
+    // 6.
+    "1700000000.000050 10.0.0.1.40000 > 10.0.0.2.99 ip146 prio 6 MALFORMED data_past_end len 7756 type 0x10 id 1234\n"
+    // 7.
+    "1700000000.000060 [fd00::2].99 > [fd00::1].40000 udp prio 7 GRANT id 1235 server offset 60000 grant_prio 2 gso 1/2\n"
+    "1700000000.000060 [fd00::2].99 > [fd00::1].40000 udp prio 7 GRANT id 1237 server offset 10000 grant_prio 3 gso 2/2\n"
+    "1700000000.000070 [fd00::1].40000 > [fd00::2].99 udp prio 6 DATA id 1234 client offset 0 len 1424 msg 3000 incoming 3000 cv 0 gso 1/3\n"
+    "1700000000.000070 [fd00::1].40000 > [fd00::2].99 udp prio 6 DATA id 1234 client offset 1424 len 1424 msg 3000 incoming 3000 cv 0 gso 2/3\n"
+    "1700000000.000070 [fd00::1].40000 > [fd00::2].99 udp prio 6 DATA id 1234 client offset 2848 len 152 msg 3000 incoming 3000 cv 0 gso 3/3\n"
+    // 8.
+    "1700000000.000080 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 0 len 1424 msg 4000 incoming 4000 cv 0 tso 1/3\n"
+    "1700000000.000080 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 1424 len 1424 msg 4000 incoming 4000 cv 0 tso 2/3\n"
+    "1700000000.000080 10.0.0.1.40000 > 10.0.0.2.99 udp prio 5 DATA id 1234 client offset 2848 len 1152 msg 4000 incoming 4000 cv 0 tso 3/3\n";
+
+// DATA: 6 + 4 + 3 (IPv6) + 1 (TSO counts once); GRANT: 3 + 1 + 2; malformed:
+// the inconsistent train and the train over raw IP.
+const char* const expected_gso_summary =
+    "uhoma-dump: 22 Homa packets (DATA 14, GRANT 6, RESEND 0, RPC_UNKNOWN 0, BUSY 0, CUTOFFS 0, "
+    "FREEZE 0, NEED_ACK 0, ACK 0), 2 malformed, 0 truncated; skipped 0 not Homa, 0 unreadable\n";
+
+TEST_F(UhomaDumpTest, uhoma_dump__splits_gso_trains) {
+    const std::string path = dir_.file("gso.pcap");
+    write_gso_capture(path);
+    const ProcessResult r = dump({"-r", path, "-u", "4000"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    expect_same_lines(r.out, expected_gso_dump);
+    EXPECT_EQ(r.err, expected_gso_summary);
+}
+
+TEST_F(UhomaDumpTest, uhoma_dump__count_counts_the_packets_of_a_train) {
+    const std::string path = dir_.file("gso.pcap");
+    write_gso_capture(path);
+    const auto all = split_lines(expected_gso_dump);
+    // A train is never cut: -c 3 stops after the first frame, all 6 packets.
+    ProcessResult r = dump({"-r", path, "-u", "4000", "-c", "3"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(split_lines(r.out), std::vector<std::string>(all.begin(), all.begin() + 6));
+    EXPECT_TRUE(r.err.starts_with("uhoma-dump: 6 Homa packets (DATA 6, GRANT 0,")) << r.err;
+    // -c 9: exactly the first two frames.
+    r = dump({"-r", path, "-u", "4000", "-c", "9"});
+    EXPECT_EQ(split_lines(r.out), std::vector<std::string>(all.begin(), all.begin() + 9));
+    EXPECT_TRUE(r.err.starts_with("uhoma-dump: 9 Homa packets (DATA 6, GRANT 3,")) << r.err;
+}
+
+TEST_F(UhomaDumpTest, uhoma_dump__hex_dump_under_each_packet_of_a_train) {
+    const std::string path = dir_.file("gso.pcap");
+    write_gso_capture(path);
+    const ProcessResult r = dump({"-r", path, "-u", "4000", "-x", "-c", "9"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    // Trains 1 and 2: each packet's line, then the hex of its own bytes.
+    const ByteVector data = tools_test::gso_data_train(request(5 * 1424 + 300), 1424, 5, 300);
+    const ByteVector grants = tools_test::gso_train({gso_grants[0], gso_grants[1], gso_grants[2]});
+    std::vector<wire::Bytes> pieces;
+    for (std::size_t i = 0; i < 6; ++i) {
+        pieces.push_back(wire::Bytes(data).subspan(i * 1480, i < 5 ? 1480 : 356));
+    }
+    for (std::size_t i = 0; i < 3; ++i) pieces.push_back(wire::Bytes(grants).subspan(i * 33, 33));
+    const auto all = split_lines(expected_gso_dump);
+    std::string expected;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+        expected += all[i] + "\n" + format_hex(pieces[i]);
+    }
+    expect_same_lines(r.out, expected);
+    // The GRANTs end in their priority bytes.
+    const auto lines = split_lines(r.out);
+    EXPECT_EQ(lines[lines.size() - 5], "\t0x0020:  03");
+    EXPECT_EQ(lines[lines.size() - 1], "\t0x0020:  00");
+}
+
 // --- Dumper without the binary -------------------------------------------------
 
 TEST(dumper, Dumper__counts_every_outcome) {
@@ -411,6 +569,35 @@ TEST(dumper, Dumper__counts_every_outcome) {
     EXPECT_EQ(c.homa_packets(), 1u);
 }
 
+TEST(dumper, Dumper__splits_gso_trains_of_complete_udp_payloads_only) {
+    Dumper dumper(pcap::LinkType::raw_ip, DumperConfig{*pcap::parse_port_list("4000"), 1500, false});
+    const ByteVector grants = tools_test::gso_train({gso_grants[0], gso_grants[1], gso_grants[2]});
+    const pcap::Timestamp t{1, 2};
+    auto udp = pcap::build_ip_packet(spec(gso_grants[0], Encapsulation::udp, 7), grants);
+    ASSERT_TRUE(udp);
+    Dumper::Output out = dumper.handle(t, *udp);
+    EXPECT_TRUE(out.homa);
+    EXPECT_EQ(out.packets, 3u);
+    EXPECT_EQ(split_lines(out.text).size(), 3u);
+    EXPECT_TRUE(out.text.ends_with("gso 3/3\n")) << out.text;
+    // Raw IP: one GRANT, the rest ignored as trailing bytes (as the codec does).
+    auto ip = pcap::build_ip_packet(spec(gso_grants[0], Encapsulation::ip, 7), grants);
+    ASSERT_TRUE(ip);
+    out = dumper.handle(t, *ip);
+    EXPECT_EQ(out.packets, 1u);
+    EXPECT_EQ(out.text,
+              "1.000002 10.0.0.2.99 > 10.0.0.1.40000 ip146 prio 7 GRANT id 1235 server offset "
+              "60000 grant_prio 2\n");
+    // Captured short: TRUNCATED, not split.
+    out = dumper.handle(t, wire::Bytes(*udp).first(udp->size() - 10));
+    EXPECT_EQ(out.packets, 1u);
+    EXPECT_NE(out.text.find(" TRUNCATED captured 89 of 99\n"), std::string::npos) << out.text;
+    const Counters& c = dumper.counters();
+    EXPECT_EQ(c.by_type[1], 4u);
+    EXPECT_EQ(c.truncated, 1u);
+    EXPECT_EQ(c.homa_packets(), 5u);
+}
+
 TEST(dumper, Dumper__survives_mangled_frames) {
     // Random mutations of a TSO frame and a control frame; ASan watches.
     Dumper dumper(pcap::LinkType::ethernet, DumperConfig{*pcap::parse_port_list("4000"), 1500, true});
@@ -419,6 +606,15 @@ TEST(dumper, Dumper__survives_mangled_frames) {
     for (const auto& [packet, priority] : types) {
         seeds.push_back(*pcap::build_ethernet_frame(spec(packet, Encapsulation::udp, priority), encode(packet)));
     }
+    // GSO trains: DATA (default and searched segment sizes) and GRANTs.
+    seeds.push_back(*pcap::build_ethernet_frame(
+        spec(types[0].first, Encapsulation::udp, 6),
+        tools_test::gso_data_train(request(3000), 1424, 2, 152)));
+    seeds.push_back(*pcap::build_ethernet_frame(spec(types[0].first, Encapsulation::udp, 6),
+                                                tools_test::gso_data_train(request(400), 100, 4)));
+    seeds.push_back(*pcap::build_ethernet_frame(
+        spec(gso_grants[0], Encapsulation::udp, 7),
+        tools_test::gso_train({gso_grants[0], gso_grants[1], gso_grants[2]})));
     std::mt19937 rng(777);
     std::uint64_t lines = 0;
     for (const ByteVector& seed : seeds) {
@@ -431,8 +627,9 @@ TEST(dumper, Dumper__survives_mangled_frames) {
             const auto copy = std::make_unique<std::byte[]>(m.size());
             std::copy(m.begin(), m.end(), copy.get());
             const Dumper::Output out = dumper.handle(pcap::Timestamp{}, wire::Bytes(copy.get(), m.size()));
-            if (out.homa) ++lines;
+            if (out.homa) lines += out.packets;
             EXPECT_EQ(out.text.empty(), !out.homa);
+            EXPECT_EQ(out.packets == 0, !out.homa);
         }
     }
     EXPECT_EQ(dumper.counters().homa_packets(), lines);

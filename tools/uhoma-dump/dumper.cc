@@ -1,5 +1,6 @@
 // Classification order: link/IP (pcap::decapsulate), then capture
-// completeness, then the codec. Each outcome bumps exactly one counter.
+// completeness, then GSO trains (UDP only), then the codec. Each outcome
+// bumps exactly one counter, except a GSO train: one per packet.
 #include "uhoma-dump/dumper.h"
 
 #include "wire/codec.h"
@@ -17,9 +18,36 @@ Dumper::Output Dumper::handle(pcap::Timestamp time, wire::Bytes frame) {
         }
         return Output{};
     }
-    Output out{describe(time, *homa), true};
+    if (homa->encapsulation == pcap::Encapsulation::udp && !homa->truncated()) {
+        const std::size_t data_segment =
+            wire::data_header_size + wire::max_seg_data(config_.mtu, homa->source.v6);
+        if (auto train = split_gso_train(homa->homa, data_segment)) {
+            return Output{describe_train(time, *homa, *train), true, train->packets.size()};
+        }
+    }
+    Output out{describe(time, *homa), true, 1};
     if (config_.hex) out.text += format_hex(homa->homa);
     return out;
+}
+
+std::string Dumper::describe_train(pcap::Timestamp time, const pcap::HomaFrame& frame,
+                                   const GsoTrain& train) {
+    std::string text;
+    const std::size_t count = train.packets.size();
+    for (std::size_t i = 0; i < count; ++i) {
+        const wire::Packet& packet = train.packets[i];
+        const wire::Header& header = wire::packet_header(packet);
+        // The packet as if captured after segmentation: its own bytes and ports.
+        pcap::HomaFrame piece = frame;
+        piece.homa = train.pieces[i];
+        piece.homa_length = train.pieces[i].size();
+        piece.homa_ports = pcap::HomaPorts{header.sport, header.dport};
+        ++counters_.by_type[static_cast<std::size_t>(wire::packet_type(packet)) -
+                            wire::min_packet_type];
+        text += format_gso_line(time, piece, packet, i, count);
+        if (config_.hex) text += format_hex(piece.homa);
+    }
+    return text;
 }
 
 std::string Dumper::describe(pcap::Timestamp time, const pcap::HomaFrame& frame) {

@@ -5,9 +5,14 @@
 // counters for the summary. Keeping it apart from I/O is what lets the tests
 // feed it frames directly.
 //
-// A DATA packet longer than one segment of the sender's MTU is a TSO packet
-// captured before segmentation; it is decoded with wire::MultiSegmentData and
-// printed one line per segment. Other packets go through wire::decode.
+// A complete UDP payload is first offered to split_gso_train() (gso.h): when
+// it holds a GSO train, each packet prints on its own line ("gso I/N"), with
+// its own Homa ports and, with -x, its own hex dump under it, and counts as
+// one packet in the summary and towards -c. Otherwise, a DATA packet longer
+// than one segment of the sender's MTU is a TSO packet captured before
+// segmentation; it is decoded with wire::MultiSegmentData and printed one
+// line per segment, counting once. Other packets go through wire::decode.
+// Truncated captures are never split: they print as TRUNCATED.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +23,7 @@
 #include "pcap/port_set.h"
 #include "pcap/timestamp.h"
 #include "uhoma-dump/format.h"
+#include "uhoma-dump/gso.h"
 #include "wire/packet.h"
 
 namespace uhoma::dump {
@@ -34,8 +40,9 @@ public:
         : link_(link), config_(std::move(config)) {}
 
     struct Output {
-        std::string text;   // the lines to print, each ending in '\n'
-        bool homa = false;  // the frame was a Homa packet (counts towards -c)
+        std::string text;         // the lines to print, each ending in '\n'
+        bool homa = false;        // the frame held Homa (its packets count towards -c)
+        std::size_t packets = 0;  // Homa packets it held: 1, or a GSO train's length
     };
 
     // Classifies, decodes and formats one captured frame; updates counters().
@@ -45,6 +52,8 @@ public:
 
 private:
     std::string describe(pcap::Timestamp time, const pcap::HomaFrame& frame);
+    std::string describe_train(pcap::Timestamp time, const pcap::HomaFrame& frame,
+                               const GsoTrain& train);
 
     pcap::LinkType link_;
     DumperConfig config_;

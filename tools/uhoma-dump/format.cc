@@ -135,6 +135,12 @@ std::string format_segment_line(pcap::Timestamp time, const pcap::HomaFrame& fra
            std::to_string(index + 1) + '/' + std::to_string(count) + '\n';
 }
 
+std::string format_gso_line(pcap::Timestamp time, const pcap::HomaFrame& frame,
+                            const wire::Packet& packet, std::size_t index, std::size_t count) {
+    return format_prefix(time, frame) + ' ' + describe_packet(packet) + " gso " +
+           std::to_string(index + 1) + '/' + std::to_string(count) + '\n';
+}
+
 std::string format_malformed_line(pcap::Timestamp time, const pcap::HomaFrame& frame,
                                   wire::Error error) {
     std::string out = format_prefix(time, frame) + " MALFORMED " + wire::error_name(error);

@@ -21,10 +21,12 @@
 // entry as CLIENT_ID:SERVER_PORT.
 //
 // A multi-segment (TSO) DATA packet prints one line per wire segment, each
-// ending in "tso I/N". Homa bytes the codec rejects print as
-// "MALFORMED <error_name> len L" plus, when the 28-byte common header is
-// there, "type 0xTT id N" (and the ports in the address part). A packet
-// whose capture stopped short prints "TRUNCATED captured C of L".
+// ending in "tso I/N". A UDP GSO train (gso.h) prints one line per packet,
+// each ending in "gso I/N", with that packet's own Homa ports. Homa bytes
+// the codec rejects print as "MALFORMED <error_name> len L" plus, when the
+// 28-byte common header is there, "type 0xTT id N" (and the ports in the
+// address part). A packet whose capture stopped short prints
+// "TRUNCATED captured C of L".
 //
 // Everything here is a pure function of its arguments, so the exact text
 // is unit-tested.
@@ -58,6 +60,12 @@ std::string format_segment_line(pcap::Timestamp time, const pcap::HomaFrame& fra
                                 const wire::DataPacket& segment, std::size_t index,
                                 std::size_t count);
 
+// A line for packet `index` (0-based) of `count` of a UDP GSO train, with a
+// newline; it ends in "gso index+1/count". `frame` should describe the
+// packet itself (its Homa ports), as Dumper's per-packet frames do.
+std::string format_gso_line(pcap::Timestamp time, const pcap::HomaFrame& frame,
+                            const wire::Packet& packet, std::size_t index, std::size_t count);
+
 // A line for Homa bytes the codec rejected with `error`, with a newline.
 std::string format_malformed_line(pcap::Timestamp time, const pcap::HomaFrame& frame,
                                   wire::Error error);
@@ -71,7 +79,9 @@ std::string format_hex(wire::Bytes bytes);
 
 // What uhoma-dump saw; the summary is printed from this.
 struct Counters {
-    std::array<std::uint64_t, wire::num_packet_types> by_type{};  // decoded, by type - 0x10
+    // Decoded, by type - 0x10. A TSO packet counts once (it is one IP packet
+    // in the capture), each packet of a GSO train once.
+    std::array<std::uint64_t, wire::num_packet_types> by_type{};
     std::uint64_t malformed = 0;    // Homa frames the codec rejected
     std::uint64_t truncated = 0;    // Homa frames captured short
     std::uint64_t not_homa = 0;     // frames skipped: not Homa
@@ -79,7 +89,7 @@ struct Counters {
     std::optional<std::uint64_t> kernel_drops;  // live captures only
 
     std::uint64_t decoded() const;
-    // Every Homa frame printed: decoded + malformed + truncated.
+    // Every Homa packet printed: decoded + malformed + truncated.
     std::uint64_t homa_packets() const { return decoded() + malformed + truncated; }
 };
 

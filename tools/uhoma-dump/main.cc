@@ -63,7 +63,12 @@ extern "C" void on_packet(u_char* user, const pcap_pkthdr* header, const u_char*
         std::fwrite(out.text.data(), 1, out.text.size(), stdout);
         std::fflush(stdout);
     }
-    if (out.homa && ++session->homa_seen == session->limit) pcap_breakloop(session->handle);
+    // -c counts packets as the summary does; a GSO train is never cut, so
+    // the last frame may take the count past the limit.
+    session->homa_seen += out.packets;
+    if (out.homa && session->limit && session->homa_seen >= *session->limit) {
+        pcap_breakloop(session->handle);
+    }
 }
 
 int run(const Options& options) {

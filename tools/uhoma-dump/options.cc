@@ -112,11 +112,13 @@ const char* usage_text() {
            "                repeatable; a datagram matches by source or destination port\n"
            "  -c COUNT      stop after COUNT Homa packets\n"
            "  --mtu N       MTU of the sender, to split multi-segment (TSO) DATA\n"
-           "                packets into their wire segments (default 1500)\n"
+           "                packets into their wire segments, and the first segment\n"
+           "                size tried for UDP GSO trains of DATA (default 1500)\n"
            "  -x            hex dump of the Homa bytes of each packet\n"
            "  -h, --help    this text\n"
            "Raw IP protocol 146 and hijacked TCP (flags 0x06, urgent 0xB97D) are\n"
-           "always recognised. Exit status: 0 done, 1 runtime error, 2 usage error.\n";
+           "always recognised. A UDP datagram holding a GSO train prints one line\n"
+           "per packet (\"gso I/N\"). Exit status: 0 done, 1 runtime error, 2 usage error.\n";
 }
 
 }  // namespace uhoma::dump

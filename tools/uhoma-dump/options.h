@@ -24,7 +24,7 @@ struct Options {
     std::string interface;  // -i: capture live on this interface
     pcap::PortSet udp_ports;              // -u: UDP ports carrying Homa
     std::optional<std::uint64_t> count;   // -c: stop after this many Homa packets
-    std::size_t mtu = 1500;               // --mtu: sets the TSO segment size
+    std::size_t mtu = 1500;               // --mtu: TSO segment size, first GSO guess
     bool hex = false;                     // -x: hex dump of each Homa packet
     bool help = false;                    // -h / --help
 };
