@@ -303,8 +303,29 @@ void EngineImpl::make_ready(Rpc& rpc) {
     completions_.push_back(Completion{rpc.socket, rpc.id, rpc.private_rpc});
 }
 
+namespace {
+
+// Takes `rpc` off its socket's list of RPCs waiting for receive buffers.
+void stop_waiting_for_buffers(Socket& socket, Rpc& rpc) {
+    if (!rpc.in.waiting_for_buffers) return;
+    auto range = socket.waiting_for_buffers.equal_range(rpc.in.length);
+    for (auto it = range.first; it != range.second; ++it) {
+        if (it->second == rpc.key) {
+            socket.waiting_for_buffers.erase(it);
+            break;
+        }
+    }
+    rpc.in.waiting_for_buffers = false;
+}
+
+}  // namespace
+
 void EngineImpl::fail_client_rpc(Rpc& rpc, int error, Instant now) {
     rpc.error = error;
+    // A failed RPC drops its response (handle_data), so it must not wait for
+    // buffers: once space freed up it would take them, a grant slot and a
+    // RESEND for the whole response, all for nothing.
+    if (Socket* socket = find_socket(rpc.socket)) stop_waiting_for_buffers(*socket, rpc);
     if (rpc.out.in_pacer) {
         pacer_.remove(rpc.key);
         rpc.out.in_pacer = false;
@@ -448,15 +469,7 @@ void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
                 socket->tombstone_expiry.push_back({expiry, key});
             }
         }
-        if (rpc.in.waiting_for_buffers) {
-            auto range = socket->waiting_for_buffers.equal_range(rpc.in.length);
-            for (auto it = range.first; it != range.second; ++it) {
-                if (it->second == rpc.key) {
-                    socket->waiting_for_buffers.erase(it);
-                    break;
-                }
-            }
-        }
+        stop_waiting_for_buffers(*socket, rpc);
         if (rpc.in.buffers && socket->pool) {
             for (std::uint32_t i = 0; i < rpc.in.buffers->num_bpages; ++i) {
                 (void)socket->pool->release(rpc.in.buffers->offsets[i]);

@@ -594,6 +594,52 @@ TEST(Engine, maybe_update_cutoffs__disabled_keeps_configured_table) {
     expect_clean(net, client, server);
 }
 
+TEST(Engine, fail_client_rpc__stops_waiting_for_buffers) {
+    Harness net;
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0, 65536 + 2000000);  // room for two 1 MB responses
+    std::vector<Rpc> rpcs;
+    for (std::uint32_t i = 0; i < 3; ++i) rpcs.push_back(start(net, client, server, 100, i));
+    for (int i = 0; i < 3; ++i) {
+        std::optional<engine::ReceivedMessage> request;
+        ASSERT_TRUE(net.run_until([&] { return (request = take(net, server)).has_value(); }));
+        ASSERT_TRUE(server.engine->send_reply(server.socket, request->peer, request->id,
+                                              pattern(1000000, 9), net.now).has_value());
+        release(net, server, *request);
+    }
+    net.run_until([&] { return client.engine->metrics().buffer_alloc_failures == 1; });
+    ASSERT_EQ(client.engine->metrics().buffer_alloc_failures, 1u);
+    // Which RPC is waiting: the one whose response has no buffers.
+    net.run_until([] { return false; }, 20ms);
+    std::optional<engine::ReceivedMessage> done = take(net, client);
+    ASSERT_TRUE(done.has_value());
+    std::optional<engine::ReceivedMessage> second = take(net, client);
+    ASSERT_TRUE(second.has_value());
+    engine::RpcId waiting = 0;
+    for (const Rpc& r : rpcs) {
+        if (r.id != done->id && r.id != second->id) waiting = r.id;
+    }
+    ASSERT_NE(waiting, 0u);
+    // Fail the waiting RPC, then free space: it must not take the buffers
+    // or ask the server to resend a response nobody will read.
+    ASSERT_TRUE(client.engine->abort(client.socket, waiting, ECANCELED, net.now).has_value());
+    const std::size_t sent_before = net.sent.size();
+    release(net, client, *done);
+    release(net, client, *second);
+    net.run_until([] { return false; }, 2ms);
+    for (std::size_t i = sent_before; i < net.sent.size(); ++i) {
+        const SentPacket& p = net.sent[i];
+        if (p.source == client.address && p.type() == PacketType::resend) {
+            EXPECT_NE(p.as<wire::ResendPacket>().header.sender_id, waiting);
+        }
+    }
+    EXPECT_EQ(client.engine->receive_bytes_in_use(), 0u);
+    const auto failed = take(net, client);
+    ASSERT_TRUE(failed.has_value());
+    EXPECT_EQ(failed->id, waiting);
+    EXPECT_EQ(failed->error, ECANCELED);
+}
+
 // --- At most once -------------------------------------------------------------
 
 TEST(Engine, handle_data__stale_duplicate_request_is_not_run_twice) {
