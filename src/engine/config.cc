@@ -113,6 +113,7 @@ const std::vector<Field>& fields() {
         scalar("cutoff_min_drift_percent", &Config::cutoff_min_drift_percent),
         scalar("tick_usecs", &Config::tick_usecs),
         scalar("mtu", &Config::mtu),
+        scalar("encapsulation_bytes", &Config::encapsulation_bytes),
     };
     return all;
 }
@@ -135,6 +136,7 @@ Expected<std::monostate, ConfigError> validate(const Config& c) {
         check_range("request_ack_ticks", c.request_ack_ticks, 1, 1000000),
         check_range("tick_usecs", c.tick_usecs, 1, 1000000),
         check_range("mtu", c.mtu, 576, 65535),
+        check_range("encapsulation_bytes", c.encapsulation_bytes, 0, 64),
     };
     for (const R& r : checks) {
         if (!r) return r;

@@ -74,6 +74,10 @@ struct Config {
     // --- uhoma-specific
     std::uint32_t tick_usecs = 1000;  // the kernel's timer tick is 1 ms
     std::uint32_t mtu = 1500;         // of the path; sets max_seg_data
+    // Bytes between the IP header and the Homa header: 8 when Homa rides
+    // in UDP, 0 for raw IP. Packets must fit the MTU with them, or the
+    // kernel refuses (GSO) or fragments (single packets) them.
+    std::uint32_t encapsulation_bytes = 0;
 
     static constexpr std::uint32_t dont_throttle_flag = 2;
 };

@@ -189,7 +189,7 @@ Peer& EngineImpl::peer_for(const Address& address) {
     peer->address = address;
     peer->key = next_peer_key_++;
     peer->ipv6 = !address.is_ipv4();
-    peer->max_seg_data = wire::max_seg_data(config_.mtu, peer->ipv6);
+    peer->max_seg_data = wire::max_seg_data(config_.mtu - config_.encapsulation_bytes, peer->ipv6);
     Peer& ref = *peer;
     peers_.emplace(address, std::move(peer));
     ++metrics_.peer_allocs;

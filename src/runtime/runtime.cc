@@ -44,7 +44,9 @@ engine::Instant Runtime::now() {
 Runtime::Runtime(const RuntimeOptions& options) : options_(options) {}
 
 Expected<std::unique_ptr<Runtime>, std::string> Runtime::create(const RuntimeOptions& options) {
-    std::unique_ptr<Runtime> rt(new Runtime(options));
+    RuntimeOptions adjusted = options;
+    adjusted.config.encapsulation_bytes = 8;  // Homa rides in UDP
+    std::unique_ptr<Runtime> rt(new Runtime(adjusted));
     engine::EngineOptions eo;
     eo.local_address = options.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
     eo.first_client_id = options.first_client_id;
@@ -52,7 +54,7 @@ Expected<std::unique_ptr<Runtime>, std::string> Runtime::create(const RuntimeOpt
         const auto t = static_cast<std::uint64_t>(now().time_since_epoch().count());
         eo.first_client_id = (std::uint64_t(::getpid()) << 40) + (((t >> 10) & 0x7FFFF) << 1) + 2;
     }
-    auto engine = engine::Engine::create(options.config, eo);
+    auto engine = engine::Engine::create(rt->options_.config, eo);
     if (!engine) {
         return Unexpected{"invalid parameter " + engine.error().field + ": " +
                           engine.error().message};
@@ -146,6 +148,7 @@ Expected<std::monostate, int> Runtime::bind(SocketId socket, std::uint16_t port)
     auto udp = driver::UdpSocket::open(any, port, udp_options());
     if (!udp) return Unexpected{udp.error()};
     std::lock_guard rx(state->rx);
+    std::lock_guard tx(state->tx);
     std::unique_ptr<driver::UdpSocket> old;
     {
         std::lock_guard lock(mutex_);
@@ -192,7 +195,8 @@ void Runtime::close_socket(SocketId socket) {
         }
         state->waiters.clear();
     }
-    std::lock_guard rx(state->rx);  // no pump is using the socket any more
+    std::lock_guard rx(state->rx);  // no pump is receiving on the socket any more
+    std::lock_guard tx(state->tx);  // nor sending
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, state->udp->fd(), nullptr);
     ::close(state->event_fd);
     state->udp.reset();
@@ -407,10 +411,13 @@ void Runtime::send_collected() {
             auto it = by_port_.find(sport);
             if (it != by_port_.end()) state = it->second;
         }
-        if (state && state->udp) {
+        if (state) {
+            // The driver's send arrays belong to the socket, so senders on
+            // one socket take turns (never holding the engine lock).
+            std::lock_guard tx(state->tx);
             // A full socket buffer drops the rest; Homa recovers them by
             // retransmission, like packets lost in the network.
-            (void)state->udp->send(arena.transmits);
+            if (state->udp) (void)state->udp->send(arena.transmits);
         }
         i = j;
     }

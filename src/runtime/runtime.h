@@ -17,10 +17,13 @@
 // make progress.
 //
 // Locks. `mutex_` guards the engine and the waiter lists and is never held
-// across a syscall: packets are received into the UDP socket's buffers first
-// (under that socket's rx lock, taken only with try_lock so pumps never wait
-// on each other), then the engine runs under mutex_, its output is copied to
-// a per-thread arena, and the sends and wake-ups happen after unlocking.
+// across a packet syscall: packets are received into the UDP socket's
+// buffers first (under that socket's rx lock, taken only with try_lock so
+// pumps never wait on each other), then the engine runs under mutex_, its
+// output is copied to a per-thread arena, and the sends and wake-ups happen
+// after unlocking. The driver's send arrays belong to the socket, so threads
+// sending on the same socket take turns on its tx lock (held only for the
+// sendmmsg); they never wait for the engine.
 //
 // Waiters. Threads waiting for shared messages on a socket form a LIFO
 // stack; a message goes to the most recent waiter, which keeps a few warm
@@ -123,6 +126,7 @@ private:
         SocketId id = 0;
         std::unique_ptr<driver::UdpSocket> udp;
         std::mutex rx;  // guards udp's receive buffers; only try_lock'ed
+        std::mutex tx;  // guards udp's send arrays; held across the send only
         int event_fd = -1;
         bool event_signaled = false;
         std::vector<Waiter*> waiters;  // LIFO: back is the most recent
