@@ -50,7 +50,6 @@
 #include "uhoma/uhoma_c.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>

@@ -100,6 +100,10 @@ driver::UdpOptions Runtime::udp_options() const {
     return o;
 }
 
+Runtime::SocketState::~SocketState() {
+    if (event_fd >= 0) ::close(event_fd);
+}
+
 std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
     std::lock_guard lock(mutex_);
     auto it = sockets_.find(socket);
@@ -123,7 +127,6 @@ Expected<SocketId, int> Runtime::open_socket() {
         std::lock_guard lock(mutex_);
         auto id = engine_->open_socket(port);
         if (!id) {
-            ::close(state->event_fd);
             // The kernel's ephemeral range reaches below 0x8000.
             return Unexpected{id.error() == EINVAL ? EADDRNOTAVAIL : id.error()};
         }
@@ -198,8 +201,7 @@ void Runtime::close_socket(SocketId socket) {
     std::lock_guard rx(state->rx);  // no pump is receiving on the socket any more
     std::lock_guard tx(state->tx);  // nor sending
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, state->udp->fd(), nullptr);
-    ::close(state->event_fd);
-    state->udp.reset();
+    state->udp.reset();  // the eventfd closes with the last reference to `state`
 }
 
 std::optional<std::uint16_t> Runtime::port(SocketId socket) const {
@@ -457,13 +459,14 @@ void Runtime::after_engine_work(Deferred& deferred) {
         const bool readable = engine_->readable(id);
         if (readable != s->event_signaled) {
             s->event_signaled = readable;
-            deferred.eventfds.emplace_back(s->event_fd, readable);
+            deferred.eventfds.emplace_back(s, readable);
         }
     }
 }
 
 void Runtime::finish(Deferred& deferred) {
-    for (const auto& [fd, signal] : deferred.eventfds) {
+    for (const auto& [state, signal] : deferred.eventfds) {
+        const int fd = state->event_fd;
         std::uint64_t value = 1;
         if (signal) {
             [[maybe_unused]] auto n = ::write(fd, &value, sizeof(value));

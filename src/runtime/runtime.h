@@ -127,7 +127,8 @@ private:
         std::unique_ptr<driver::UdpSocket> udp;
         std::mutex rx;  // guards udp's receive buffers; only try_lock'ed
         std::mutex tx;  // guards udp's send arrays; held across the send only
-        int event_fd = -1;
+        int event_fd = -1;  // closed by the destructor, when no Deferred holds the state
+        ~SocketState();
         bool event_signaled = false;
         std::vector<Waiter*> waiters;  // LIFO: back is the most recent
         bool closed = false;
@@ -135,7 +136,9 @@ private:
     // Work to do after mutex_ is released.
     struct Deferred {
         std::vector<Waiter*> wake;
-        std::vector<std::pair<int, bool>> eventfds;  // fd, true = signal / false = drain
+        // Sockets whose eventfd to signal (true) or drain (false). Holding the
+        // state keeps its eventfd open even if the socket closes meanwhile.
+        std::vector<std::pair<std::shared_ptr<SocketState>, bool>> eventfds;
     };
 
     explicit Runtime(const RuntimeOptions& options);
