@@ -181,7 +181,7 @@ ssize_t uhoma_recvmsg(int fd, struct msghdr* msg, int flags);
  *           (spec)
  *   EFAULT  arg (or, for HOMAIOCINFO, the rpc_info array) not readable or
  *           writable (generic)
- *   ENOTTY  unknown request (generic)
+ *   EINVAL  unknown request (what Linux's homa_ioctl returns)
  *   EBADF   fd is not a uhoma socket (generic)
  */
 int uhoma_ioctl(int fd, unsigned long request, void* arg);

@@ -343,10 +343,12 @@ std::size_t Runtime::rpc_count() const {
 // Moving packets
 
 bool Runtime::pump() {
-    std::vector<std::shared_ptr<SocketState>> states;
+    // A per-thread snapshot of the sockets, reused so pumping allocates
+    // nothing in steady state.
+    thread_local std::vector<std::shared_ptr<SocketState>> states;
+    states.clear();
     {
         std::lock_guard lock(mutex_);
-        states.reserve(sockets_.size());
         for (const auto& [id, s] : sockets_) states.push_back(s);
     }
     bool moved = false;
@@ -378,6 +380,7 @@ bool Runtime::pump() {
     moved |= !arena.pending.empty();
     send_collected();
     finish(deferred);
+    states.clear();  // keep no closed socket alive between pumps
     return moved;
 }
 
