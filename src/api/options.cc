@@ -33,6 +33,16 @@ Expected<std::monostate, std::string> apply(runtime::RuntimeOptions& options,
         options.poll_usecs = static_cast<std::uint32_t>(v);
         return std::monostate{};
     }
+    if (name == "driver") {
+        if (value == "udp") {
+            options.driver = runtime::DriverKind::udp;
+        } else if (value == "raw") {
+            options.driver = runtime::DriverKind::raw;
+        } else {
+            return Unexpected{"driver: expected udp or raw, got " + value};
+        }
+        return std::monostate{};
+    }
     auto r = engine::set_parameter(options.config, name, value);
     if (!r) return Unexpected{r.error().field + ": " + r.error().message};
     return std::monostate{};
@@ -66,6 +76,7 @@ Expected<runtime::RuntimeOptions, std::string> runtime_options_from_environment(
     }
     auto names = engine::parameter_names();
     names.push_back("poll_usecs");
+    names.push_back("driver");
     for (const std::string& name : names) {
         if (const char* value = std::getenv(("UHOMA_" + upper(name)).c_str())) {
             auto r = apply(ro, name, value);

@@ -1,6 +1,8 @@
 #include "runtime/runtime.h"
 
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -45,7 +47,17 @@ Runtime::Runtime(const RuntimeOptions& options) : options_(options) {}
 
 Expected<std::unique_ptr<Runtime>, std::string> Runtime::create(const RuntimeOptions& options) {
     RuntimeOptions adjusted = options;
-    adjusted.config.encapsulation_bytes = 8;  // Homa rides in UDP
+    // Homa rides in UDP, or directly in IP.
+    adjusted.config.encapsulation_bytes = options.driver == DriverKind::udp ? 8 : 0;
+    if (options.driver == DriverKind::raw) {
+        // Fail at creation, with the reason, rather than at the first socket.
+        const int probe = ::socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 146);
+        if (probe < 0) {
+            return Unexpected{std::string("driver=raw needs CAP_NET_RAW (raw IP protocol 146): ") +
+                              std::strerror(errno)};
+        }
+        ::close(probe);
+    }
     std::unique_ptr<Runtime> rt(new Runtime(adjusted));
     engine::EngineOptions eo;
     eo.local_address = options.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
@@ -92,16 +104,67 @@ void Runtime::wake_background() {
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof(one));
 }
 
-driver::UdpOptions Runtime::udp_options() const {
-    driver::UdpOptions o;
-    o.receive_buffer = options_.socket_buffer_bytes;
-    o.send_buffer = options_.socket_buffer_bytes;
-    o.max_packet = std::max<std::size_t>(options_.config.mtu, 1500);
+ChannelOptions Runtime::channel_options() const {
+    ChannelOptions o;
+    o.driver = options_.driver;
+    o.ipv6 = options_.ipv6;
+    o.udp.receive_buffer = options_.socket_buffer_bytes;
+    o.udp.send_buffer = options_.socket_buffer_bytes;
+    o.udp.max_packet = std::max<std::size_t>(options_.config.mtu, 1500);
+    o.raw.receive_buffer = options_.socket_buffer_bytes;
+    o.raw.send_buffer = options_.socket_buffer_bytes;
+    o.raw.max_packet = std::max<std::size_t>(options_.config.mtu, 1500);
     return o;
+}
+
+Runtime::Waker::~Waker() {
+    if (fd >= 0) ::close(fd);
+}
+
+std::shared_ptr<Runtime::Waker> Runtime::thread_waker() {
+    thread_local std::shared_ptr<Waker> waker;
+    if (!waker) {
+        const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (fd < 0) return nullptr;
+        waker = std::make_shared<Waker>();
+        waker->fd = fd;
+    }
+    return waker;
+}
+
+int Runtime::sleep_on(const Waker& waker, std::optional<Duration> timeout) {
+    pollfd p{waker.fd, POLLIN, 0};
+    timespec ts{};
+    if (timeout) {
+        ts.tv_sec = static_cast<time_t>(timeout->count() / 1'000'000'000);
+        ts.tv_nsec = static_cast<long>(timeout->count() % 1'000'000'000);
+    }
+    // ppoll is never restarted after a signal handler, whatever SA_RESTART
+    // says (signal(7)), so EINTR reaches the caller.
+    const int n = ::ppoll(&p, 1, timeout ? &ts : nullptr, nullptr);
+    if (n < 0) return errno;
+    if (n > 0) {
+        std::uint64_t value;
+        [[maybe_unused]] auto r = ::read(waker.fd, &value, sizeof(value));
+    }
+    return 0;
 }
 
 Runtime::SocketState::~SocketState() {
     if (event_fd >= 0) ::close(event_fd);
+}
+
+void Runtime::watch(const Channel& channel) {
+    for (const int fd : channel.fds()) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = fd;
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+}
+
+void Runtime::unwatch(const Channel& channel) {
+    for (const int fd : channel.fds()) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
@@ -114,13 +177,11 @@ std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
 // Sockets
 
 Expected<SocketId, int> Runtime::open_socket() {
-    const engine::Address any =
-        options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
-    auto udp = driver::UdpSocket::open(any, 0, udp_options());
-    if (!udp) return Unexpected{udp.error()};
+    auto channel = Channel::open(0, channel_options());
+    if (!channel) return Unexpected{channel.error()};
     auto state = std::make_shared<SocketState>();
-    state->udp = std::make_unique<driver::UdpSocket>(std::move(*udp));
-    const std::uint16_t port = state->udp->port();
+    state->channel = std::move(*channel);
+    const std::uint16_t port = state->channel->port();
     state->event_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (state->event_fd < 0) return Unexpected{errno};
     {
@@ -134,10 +195,7 @@ Expected<SocketId, int> Runtime::open_socket() {
         sockets_[*id] = state;
         by_port_[port] = state;
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = state->udp->fd();
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, state->udp->fd(), &ev);
+    watch(*state->channel);
     return state->id;
 }
 
@@ -146,27 +204,22 @@ Expected<std::monostate, int> Runtime::bind(SocketId socket, std::uint16_t port)
     if (!state) return Unexpected{EINVAL};
     if (port == 0) return std::monostate{};
     if (port >= 0x8000) return Unexpected{EINVAL};
-    const engine::Address any =
-        options_.ipv6 ? engine::Address{} : engine::Address::ipv4(0, 0, 0, 0);
-    auto udp = driver::UdpSocket::open(any, port, udp_options());
-    if (!udp) return Unexpected{udp.error()};
+    auto channel = Channel::open(port, channel_options());
+    if (!channel) return Unexpected{channel.error()};
     std::lock_guard rx(state->rx);
     std::lock_guard tx(state->tx);
-    std::unique_ptr<driver::UdpSocket> old;
+    std::unique_ptr<Channel> old;
     {
         std::lock_guard lock(mutex_);
         auto bound = engine_->bind(socket, port);
         if (!bound) return Unexpected{bound.error()};
-        by_port_.erase(state->udp->port());
-        old = std::move(state->udp);
-        state->udp = std::make_unique<driver::UdpSocket>(std::move(*udp));
+        by_port_.erase(state->channel->port());
+        old = std::move(state->channel);
+        state->channel = std::move(*channel);
         by_port_[port] = state;
     }
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, old->fd(), nullptr);
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = state->udp->fd();
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, state->udp->fd(), &ev);
+    unwatch(*old);
+    watch(*state->channel);
     return std::monostate{};
 }
 
@@ -183,25 +236,27 @@ Expected<std::monostate, int> Runtime::set_receive_buffer(SocketId socket,
 
 void Runtime::close_socket(SocketId socket) {
     std::shared_ptr<SocketState> state;
+    Deferred deferred;
     {
         std::lock_guard lock(mutex_);
         auto it = sockets_.find(socket);
         if (it == sockets_.end()) return;
         state = it->second;
         sockets_.erase(it);
-        by_port_.erase(state->udp->port());
+        by_port_.erase(state->channel->port());
         engine_->close_socket(socket, now());
         state->closed = true;
         for (Waiter* w : state->waiters) {
             w->result = Expected<ReceivedMessage, int>(Unexpected{ESHUTDOWN});
-            w->cv.notify_one();
+            deferred.wake.push_back(w->waker);
         }
         state->waiters.clear();
     }
+    finish(deferred);
     std::lock_guard rx(state->rx);  // no pump is receiving on the socket any more
     std::lock_guard tx(state->tx);  // nor sending
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, state->udp->fd(), nullptr);
-    state->udp.reset();  // the eventfd closes with the last reference to `state`
+    unwatch(*state->channel);
+    state->channel.reset();  // the eventfd closes with the last reference to `state`
 }
 
 std::optional<std::uint16_t> Runtime::port(SocketId socket) const {
@@ -250,11 +305,14 @@ Expected<std::monostate, int> Runtime::send_reply(SocketId socket, const Endpoin
 }
 
 Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
-                                                std::optional<Duration> timeout) {
+                                                std::optional<Duration> timeout,
+                                                bool interruptible) {
     auto state = find(socket);
     if (!state) return Unexpected{EINVAL};
     Waiter waiter;
     waiter.id = id;
+    waiter.waker = thread_waker();
+    if (!waiter.waker) return Unexpected{errno != 0 ? errno : ENOMEM};
     {
         Deferred deferred;
         std::unique_lock lock(mutex_);
@@ -274,6 +332,12 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         if (!waiter.result) return std::nullopt;
         return std::move(*waiter.result);
     };
+    auto give_up = [&](int error) -> Expected<ReceivedMessage, int> {
+        // Under mutex_: nobody can hand us a message any more.
+        auto& ws = state->waiters;
+        ws.erase(std::remove(ws.begin(), ws.end(), &waiter), ws.end());
+        return Unexpected{error};
+    };
     // Busy-poll first: pump ourselves, so a reply that arrives soon costs no
     // wake-up (spec 2.5, perf #13).
     const engine::Instant poll_end = now() + std::chrono::microseconds(options_.poll_usecs);
@@ -286,18 +350,17 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
     }
     std::unique_lock lock(mutex_);
     while (!waiter.result) {
-        if (!deadline) {
-            waiter.cv.wait(lock);
-            continue;
+        std::optional<Duration> remaining;
+        if (deadline) {
+            remaining = *deadline - now();
+            if (remaining->count() <= 0) return give_up(EAGAIN);
         }
-        const auto remaining = *deadline - now();
-        if (remaining.count() <= 0 ||
-            waiter.cv.wait_for(lock, remaining) == std::cv_status::timeout) {
-            if (waiter.result) break;
-            auto& ws = state->waiters;
-            ws.erase(std::remove(ws.begin(), ws.end(), &waiter), ws.end());
-            return Unexpected{EAGAIN};
-        }
+        lock.unlock();
+        const int slept = sleep_on(*waiter.waker, remaining);
+        lock.lock();
+        if (waiter.result) break;
+        if (slept == EINTR && interruptible) return give_up(EINTR);
+        if (slept != 0 && slept != EINTR) return give_up(slept);
     }
     return std::move(*take());
 }
@@ -355,9 +418,9 @@ bool Runtime::pump() {
     Deferred deferred;
     for (const auto& state : states) {
         std::unique_lock rx(state->rx, std::try_to_lock);
-        if (!rx.owns_lock() || !state->udp) continue;
+        if (!rx.owns_lock() || !state->channel) continue;
         arena.received.clear();
-        auto got = state->udp->receive(
+        auto got = state->channel->receive(
             [](const driver::ReceivedPacket& p) { arena.received.push_back(p); });
         if (!got || arena.received.empty()) continue;
         moved = true;
@@ -422,7 +485,7 @@ void Runtime::send_collected() {
             std::lock_guard tx(state->tx);
             // A full socket buffer drops the rest; Homa recovers them by
             // retransmission, like packets lost in the network.
-            if (state->udp) (void)state->udp->send(arena.transmits);
+            if (state->channel) (void)state->channel->send(arena.transmits);
         }
         i = j;
     }
@@ -453,9 +516,8 @@ void Runtime::after_engine_work(Deferred& deferred) {
         } else {
             continue;
         }
-        // Notified under the lock: the waiter may return (and its Waiter
-        // vanish) as soon as the lock is free.
-        (*w)->cv.notify_one();
+        // Woken after mutex_ is released; the Waker outlives the Waiter.
+        deferred.wake.push_back((*w)->waker);
         ws.erase(w);
     }
     for (auto& [id, s] : sockets_) {
@@ -468,6 +530,11 @@ void Runtime::after_engine_work(Deferred& deferred) {
 }
 
 void Runtime::finish(Deferred& deferred) {
+    for (const auto& waker : deferred.wake) {
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(waker->fd, &one, sizeof(one));
+    }
+    deferred.wake.clear();
     for (const auto& [state, signal] : deferred.eventfds) {
         const int fd = state->event_fd;
         std::uint64_t value = 1;

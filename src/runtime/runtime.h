@@ -2,22 +2,23 @@
 //
 // Design notes
 // ------------
-// One Runtime per process (per host address) owns an Engine, one UDP socket
-// per Homa socket (Homa port P is UDP port P, so a Homa address is an
-// ordinary (IP, port)), and one background thread.
+// One Runtime per process (per host address) owns an Engine, one Channel
+// per Homa socket (channel.h: a UDP socket, Homa port P being UDP port P so
+// a Homa address is an ordinary (IP, port); or with driver=raw a raw IP-146
+// socket filtered to the port), and one background thread.
 //
-// Who moves packets. Any thread may "pump": receive whatever the UDP sockets
+// Who moves packets. Any thread may "pump": receive whatever the sockets
 // hold, feed it to the engine, fire due timers, collect the engine's output,
 // hand completed messages to waiting threads, and send. Application threads
 // pump themselves: a send transmits from the calling thread, and a thread
 // waiting in receive() busy-polls (pumping) for poll_usecs before it sleeps,
 // so a short RPC needs no thread hop. The background thread sleeps in
-// epoll_pwait2 on every UDP socket with the engine's next deadline as
+// epoll_pwait2 on every socket with the engine's next deadline as
 // timeout, so timers, the pacer and packets for sleeping receivers still
 // make progress.
 //
 // Locks. `mutex_` guards the engine and the waiter lists and is never held
-// across a packet syscall: packets are received into the UDP socket's
+// across a packet syscall: packets are received into the socket's
 // buffers first (under that socket's rx lock, taken only with try_lock so
 // pumps never wait on each other), then the engine runs under mutex_, its
 // output is copied to a per-thread arena, and the sends and wake-ups happen
@@ -37,7 +38,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -47,7 +47,7 @@
 #include <thread>
 #include <vector>
 
-#include "driver/udp_socket.h"
+#include "runtime/channel.h"
 #include "engine/engine.h"
 #include "uhoma/expected.h"
 
@@ -63,6 +63,7 @@ struct RuntimeOptions {
     engine::Config config;
     std::uint32_t poll_usecs = 50;   // busy-poll before sleeping (Linux Homa's poll_usecs)
     bool ipv6 = false;               // bind [::] (dual stack) instead of 0.0.0.0
+    DriverKind driver = DriverKind::udp;  // parameter `driver`: udp or raw (see channel.h)
     std::uint64_t first_client_id = 0;  // 0: derived from the pid (see design notes)
     // Kernel socket buffers per UDP socket (capped by net.core.rmem_max /
     // wmem_max). Homa's receiver admits max_incoming (400 KB) of scheduled
@@ -81,7 +82,7 @@ public:
     Runtime(const Runtime&) = delete;
     Runtime& operator=(const Runtime&) = delete;
 
-    // A client socket; its port is the UDP port the kernel picked.
+    // A client socket; its port is the (UDP) port the kernel picked.
     // Errors: errno from socket/bind, EADDRINUSE.
     Expected<SocketId, int> open_socket();
     // Moves the socket to server port `port` (1..32767). Errors: EINVAL,
@@ -103,11 +104,15 @@ public:
     Expected<std::monostate, int> send_reply(SocketId socket, const Endpoint& client, RpcId id,
                                              std::span<const std::byte> message);
     // Waits for a message: id 0 for any shared one, else private RPC `id`.
-    // timeout: nullopt waits forever; zero does not wait.
+    // timeout: nullopt waits forever; zero does not wait. With
+    // `interruptible`, a signal delivered to the waiting thread ends the
+    // wait with EINTR (Linux Homa's recvmsg); otherwise the wait goes on.
     // Errors: EAGAIN (nothing within the timeout), ESHUTDOWN (socket closed
-    // while waiting), EINVAL (no receive region, unknown id or socket).
+    // while waiting), EINVAL (no receive region, unknown id or socket),
+    // EINTR (interruptible only), ENOMEM/EMFILE (no eventfd for the thread).
     Expected<ReceivedMessage, int> receive(SocketId socket, RpcId id,
-                                           std::optional<Duration> timeout);
+                                           std::optional<Duration> timeout,
+                                           bool interruptible = false);
     Expected<std::monostate, int> release_bpages(SocketId socket,
                                                  std::span<const std::uint32_t> offsets);
     Expected<std::monostate, int> abort(SocketId socket, RpcId id, int error);
@@ -117,16 +122,23 @@ public:
     const engine::Config& config() const { return options_.config; }
 
 private:
+    // A thread's wake-up channel: an eventfd it sleeps on in ppoll, which a
+    // signal interrupts (EINTR) as Linux Homa's recvmsg is. Shared, so a
+    // wake-up written after the waiter already left finds the fd still open.
+    struct Waker {
+        int fd = -1;
+        ~Waker();
+    };
     struct Waiter {
         RpcId id = 0;
         std::optional<Expected<ReceivedMessage, int>> result;
-        std::condition_variable cv;
+        std::shared_ptr<Waker> waker;
     };
     struct SocketState {
         SocketId id = 0;
-        std::unique_ptr<driver::UdpSocket> udp;
-        std::mutex rx;  // guards udp's receive buffers; only try_lock'ed
-        std::mutex tx;  // guards udp's send arrays; held across the send only
+        std::unique_ptr<Channel> channel;
+        std::mutex rx;  // guards the channel's receive buffers; only try_lock'ed
+        std::mutex tx;  // guards the channel's send arrays; held across the send only
         int event_fd = -1;  // closed by the destructor, when no Deferred holds the state
         ~SocketState();
         bool event_signaled = false;
@@ -135,7 +147,7 @@ private:
     };
     // Work to do after mutex_ is released.
     struct Deferred {
-        std::vector<Waiter*> wake;
+        std::vector<std::shared_ptr<Waker>> wake;
         // Sockets whose eventfd to signal (true) or drain (false). Holding the
         // state keeps its eventfd open even if the socket closes meanwhile.
         std::vector<std::pair<std::shared_ptr<SocketState>, bool>> eventfds;
@@ -151,10 +163,16 @@ private:
     void collect_transmits();
     void send_collected();
     void finish(Deferred& deferred);
+    // This thread's Waker, created on first use; null if no eventfd.
+    static std::shared_ptr<Waker> thread_waker();
+    // Sleeps until woken or `timeout`; 0, or EINTR, or ppoll's errno.
+    static int sleep_on(const Waker& waker, std::optional<Duration> timeout);
     void background_loop();
     void wake_background();
     std::shared_ptr<SocketState> find(SocketId socket) const;
-    driver::UdpOptions udp_options() const;
+    ChannelOptions channel_options() const;
+    void watch(const Channel& channel);
+    void unwatch(const Channel& channel);
 
     RuntimeOptions options_;
     mutable std::mutex mutex_;

@@ -16,9 +16,9 @@
 //  * receive__garbage_flood_is_dropped_and_counted: garbage at the server's
 //    port while RPCs run; no crash, no failed RPC, drops counted.
 //
-// Each scenario exists for the UDP driver and for raw IP protocol 146. The
-// raw variants run as soon as Transport::create with parameter driver=raw
-// succeeds (detected at run time) and skip until the runtime offers it.
+// Each scenario exists for the UDP driver and for raw IP protocol 146
+// (parameter driver=raw). The raw variants skip where Transport::create
+// with driver=raw fails (no CAP_NET_RAW).
 //
 // Every test owns its cluster (prefix "uhi<pid>t<n>", unique among parallel
 // CTest runs), its child processes and its temporary directory; destructors
@@ -57,7 +57,7 @@ std::string prefix(int test) {
     do {                                                                              \
         if (!testing::netns_available()) GTEST_SKIP() << "needs root and `ip netns`"; \
         if ((driver) == Driver::raw && !raw_runtime_available()) {                    \
-            GTEST_SKIP() << "raw-IP runtime not available yet";                       \
+            GTEST_SKIP() << "driver=raw unavailable (needs CAP_NET_RAW)";             \
         }                                                                             \
     } while (0)
 
