@@ -73,6 +73,9 @@ Instant Engine::next_deadline() const { return impl_->next_deadline(); }
 const Metrics& Engine::metrics() const { return impl_->metrics(); }
 const Config& Engine::config() const { return impl_->config(); }
 std::size_t Engine::rpc_count() const { return impl_->rpc_count(); }
+Expected<SocketInfo, int> Engine::socket_info(SocketId s, std::size_t max_rpcs) const {
+    return impl_->socket_info(s, max_rpcs);
+}
 std::size_t Engine::peer_count() const { return impl_->peer_count(); }
 std::uint64_t Engine::receive_bytes_in_use() const { return impl_->receive_bytes_in_use(); }
 
@@ -418,6 +421,50 @@ Expected<std::monostate, int> EngineImpl::abort(SocketId id, RpcId rpc_id, int e
         }
     }
     return std::monostate{};
+}
+
+Expected<SocketInfo, int> EngineImpl::socket_info(SocketId id, std::size_t max_rpcs) const {
+    const Socket* socket = find_socket(id);
+    if (socket == nullptr) return Unexpected{EINVAL};
+    SocketInfo info;
+    info.port = socket->port;
+    if (socket->pool) info.bpool_avail_bytes = std::uint64_t{socket->pool->free_bpages()} << 16;
+    auto describe = [&](RpcKey key) {
+        auto it = rpcs_.find(key);
+        if (it == rpcs_.end() || it->second->state == RpcState::dead) return;
+        const Rpc& rpc = *it->second;
+        ++info.num_rpcs;
+        if (info.rpcs.size() >= max_rpcs) return;
+        RpcInfo r;
+        r.id = rpc.id;
+        r.peer = rpc.peer_endpoint();
+        r.completion_cookie = rpc.cookie;
+        // A server RPC has no outgoing message until the reply is sent.
+        if (rpc.is_client() || rpc.state == RpcState::outgoing) {
+            r.tx_length = static_cast<std::int32_t>(rpc.out.length);
+            r.tx_sent = rpc.out.next_xmit;
+            r.tx_granted = std::min(rpc.out.length, std::max(rpc.out.granted, rpc.out.unscheduled));
+            r.tx_prio = rpc.out.sched_priority;
+        }
+        if (rpc.in.started) {
+            r.rx_length = static_cast<std::int32_t>(rpc.in.length);
+            r.rx_remaining = rpc.in.length - rpc.in.received;
+            r.rx_gaps = static_cast<std::uint32_t>(rpc.in.gaps.size());
+            for (const Gap& g : rpc.in.gaps) r.rx_gap_bytes += g.end - g.start;
+            r.rx_granted = rpc.in.granted;
+        }
+        r.buf_stall = rpc.in.waiting_for_buffers;
+        r.private_rpc = rpc.private_rpc;
+        r.rx_ready = rpc.ready;
+        info.rpcs.push_back(r);
+    };
+    // Ordered by id so the report is deterministic.
+    std::vector<std::pair<RpcId, RpcKey>> clients(socket->client_rpcs.begin(),
+                                                  socket->client_rpcs.end());
+    std::sort(clients.begin(), clients.end());
+    for (const auto& [rpc_id, key] : clients) describe(key);
+    for (const auto& [server_key, key] : socket->server_rpcs) describe(key);
+    return info;
 }
 
 bool EngineImpl::readable(SocketId id) const {

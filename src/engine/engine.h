@@ -72,6 +72,33 @@ struct Completion {
     bool private_rpc = false;
 };
 
+// One RPC as HOMAIOCINFO reports it (spec 8.2, homa_rpc_info).
+struct RpcInfo {
+    RpcId id = 0;
+    Endpoint peer;
+    std::uint64_t completion_cookie = 0;
+    std::int32_t tx_length = -1;  // -1: no outgoing message yet
+    std::uint32_t tx_sent = 0;    // bytes sent at least once
+    std::uint32_t tx_granted = 0;  // includes the unscheduled bytes
+    std::uint32_t tx_prio = 0;    // priority of scheduled packets
+    std::int32_t rx_length = -1;  // -1: no incoming byte yet
+    std::uint32_t rx_remaining = 0;
+    std::uint32_t rx_gaps = 0;
+    std::uint32_t rx_gap_bytes = 0;
+    std::uint32_t rx_granted = 0;  // includes the unscheduled bytes
+    bool buf_stall = false;  // waiting for receive buffers
+    bool private_rpc = false;
+    bool rx_ready = false;  // complete (or failed) and waiting for receive()
+};
+
+// A socket as HOMAIOCINFO reports it (spec 8.2, homa_info).
+struct SocketInfo {
+    std::uint16_t port = 0;
+    std::uint64_t bpool_avail_bytes = 0;  // free receive-region bytes (whole bpages)
+    std::uint32_t num_rpcs = 0;            // live RPCs, even beyond `rpcs`
+    std::vector<RpcInfo> rpcs;             // client RPCs first, then server RPCs
+};
+
 struct EngineOptions {
     Address local_address;
     // Client ids are first_client_id, +2, +4, ... Must be even and nonzero.
@@ -160,6 +187,9 @@ public:
     const Metrics& metrics() const;
     const Config& config() const;
     std::size_t rpc_count() const;
+    // The socket and up to `max_rpcs` of its live RPCs. Allocates: not for
+    // the packet path. Errors: EINVAL (unknown socket).
+    Expected<SocketInfo, int> socket_info(SocketId socket, std::size_t max_rpcs) const;
     std::size_t peer_count() const;
     std::uint64_t receive_bytes_in_use() const;  // receive-region bytes held
 

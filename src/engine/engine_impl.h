@@ -56,6 +56,7 @@ public:
     const Metrics& metrics() const { return metrics_; }
     const Config& config() const { return config_; }
     std::size_t rpc_count() const { return rpcs_.size(); }
+    Expected<SocketInfo, int> socket_info(SocketId socket, std::size_t max_rpcs) const;
     std::size_t peer_count() const { return peers_.size(); }
     std::uint64_t receive_bytes_in_use() const;
 

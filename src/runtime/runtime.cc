@@ -392,6 +392,12 @@ Expected<std::monostate, int> Runtime::abort(SocketId socket, RpcId id, int erro
     return result;
 }
 
+Expected<engine::SocketInfo, int> Runtime::socket_info(SocketId socket,
+                                                      std::size_t max_rpcs) const {
+    std::lock_guard lock(mutex_);
+    return engine_->socket_info(socket, max_rpcs);
+}
+
 engine::Metrics Runtime::metrics() const {
     std::lock_guard lock(mutex_);
     return engine_->metrics();

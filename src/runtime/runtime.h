@@ -117,6 +117,8 @@ public:
                                                  std::span<const std::uint32_t> offsets);
     Expected<std::monostate, int> abort(SocketId socket, RpcId id, int error);
 
+    // For HOMAIOCINFO. Errors: EINVAL (unknown socket).
+    Expected<engine::SocketInfo, int> socket_info(SocketId socket, std::size_t max_rpcs) const;
     engine::Metrics metrics() const;
     std::size_t rpc_count() const;
     const engine::Config& config() const { return options_.config; }

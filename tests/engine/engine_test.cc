@@ -772,5 +772,54 @@ TEST(Engine, poll_transmit__paces_long_messages_but_not_short_or_control) {
     EXPECT_GT(e->metrics().pacer_homa_packets, 0u);
 }
 
+TEST(Engine, socket_info__reports_each_side_of_a_granted_rpc) {
+    Harness net;
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    auto unknown = client.engine->socket_info(client.socket + 100, 8);
+    ASSERT_FALSE(unknown.has_value());
+    EXPECT_EQ(unknown.error(), EINVAL);
+
+    const Rpc rpc = start(net, client, server, 100000, 1, 77);
+    auto before = client.engine->socket_info(client.socket, 8).value();
+    EXPECT_EQ(before.port, client.port);
+    EXPECT_EQ(before.num_rpcs, 1u);
+    ASSERT_EQ(before.rpcs.size(), 1u);
+    EXPECT_EQ(before.rpcs[0].id, rpc.id);
+    EXPECT_EQ(before.rpcs[0].peer, net.endpoint(server));
+    EXPECT_EQ(before.rpcs[0].completion_cookie, 77u);
+    EXPECT_EQ(before.rpcs[0].tx_length, 100000);
+    EXPECT_EQ(before.rpcs[0].tx_granted, 40000u);  // unscheduled bytes count as granted
+    EXPECT_EQ(before.rpcs[0].rx_length, -1);        // no response byte yet
+    EXPECT_FALSE(before.rpcs[0].rx_ready);
+
+    // Without grants the request stops at unsched_bytes.
+    net.drop = [](const SentPacket& p) { return p.type() == PacketType::grant; };
+    net.run_until([] { return false; }, 2ms);
+    const auto c = client.engine->socket_info(client.socket, 8).value().rpcs.at(0);
+    EXPECT_EQ(c.tx_sent, 40000u);
+    EXPECT_EQ(c.tx_granted, 40000u);
+    const auto info = server.engine->socket_info(server.socket, 8).value();
+    EXPECT_EQ(info.num_rpcs, 1u);
+    ASSERT_EQ(info.rpcs.size(), 1u);
+    const auto& r = info.rpcs[0];
+    EXPECT_EQ(r.id, rpc.id | 1);
+    EXPECT_EQ(r.peer, net.endpoint(client));
+    EXPECT_EQ(r.tx_length, -1);  // no response yet
+    EXPECT_EQ(r.rx_length, 100000);
+    EXPECT_EQ(r.rx_remaining, 60000u);
+    EXPECT_EQ(r.rx_gaps, 0u);
+    EXPECT_GT(r.rx_granted, 40000u);  // the grants it sent (and we dropped)
+    EXPECT_FALSE(r.rx_ready);
+    EXPECT_FALSE(r.private_rpc);
+    // The pool holds the message's bpages.
+    EXPECT_EQ(info.bpool_avail_bytes, server.region.size() - 2 * 65536);
+
+    // max_rpcs bounds the records, not the count.
+    const auto none = server.engine->socket_info(server.socket, 0).value();
+    EXPECT_EQ(none.num_rpcs, 1u);
+    EXPECT_TRUE(none.rpcs.empty());
+}
+
 }  // namespace
 }  // namespace uhoma::testing
