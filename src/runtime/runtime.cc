@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -132,8 +133,14 @@ std::shared_ptr<Runtime::Waker> Runtime::thread_waker() {
     return waker;
 }
 
-int Runtime::sleep_on(const Waker& waker, std::optional<Duration> timeout) {
-    pollfd p{waker.fd, POLLIN, 0};
+Runtime::Sleep Runtime::sleep_on(const Waker& waker, std::span<const int> socket_fds,
+                                 std::optional<Duration> timeout) {
+    std::array<pollfd, 3> fds{};
+    fds[0] = pollfd{waker.fd, POLLIN, 0};
+    std::size_t n = 1;
+    for (const int fd : socket_fds) {
+        if (n < fds.size()) fds[n++] = pollfd{fd, POLLIN, 0};
+    }
     timespec ts{};
     if (timeout) {
         ts.tv_sec = static_cast<time_t>(timeout->count() / 1'000'000'000);
@@ -141,13 +148,18 @@ int Runtime::sleep_on(const Waker& waker, std::optional<Duration> timeout) {
     }
     // ppoll is never restarted after a signal handler, whatever SA_RESTART
     // says (signal(7)), so EINTR reaches the caller.
-    const int n = ::ppoll(&p, 1, timeout ? &ts : nullptr, nullptr);
-    if (n < 0) return errno;
-    if (n > 0) {
+    const int ready = ::ppoll(fds.data(), n, timeout ? &ts : nullptr, nullptr);
+    Sleep result;
+    if (ready < 0) {
+        result.error = errno;
+        return result;
+    }
+    if ((fds[0].revents & POLLIN) != 0) {
         std::uint64_t value;
         [[maybe_unused]] auto r = ::read(waker.fd, &value, sizeof(value));
     }
-    return 0;
+    for (std::size_t i = 1; i < n; ++i) result.packets |= fds[i].revents != 0;
+    return result;
 }
 
 Runtime::SocketState::~SocketState() {
@@ -355,12 +367,23 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
             remaining = *deadline - now();
             if (remaining->count() <= 0) return give_up(EAGAIN);
         }
+        // Sleep on the socket as well as the waker: a packet wakes this
+        // thread directly, which then pumps it itself. Otherwise a reply
+        // would cost two wake-ups in series (the background thread's, then
+        // ours), each ~40 us across cores here.
+        std::array<int, 2> socket_fds{-1, -1};
+        std::size_t socket_fd_count = 0;
+        if (state->channel) {
+            for (const int fd : state->channel->fds()) socket_fds[socket_fd_count++] = fd;
+        }
         lock.unlock();
-        const int slept = sleep_on(*waiter.waker, remaining);
+        const Sleep slept =
+            sleep_on(*waiter.waker, std::span(socket_fds.data(), socket_fd_count), remaining);
+        if (slept.packets) pump();
         lock.lock();
         if (waiter.result) break;
-        if (slept == EINTR && interruptible) return give_up(EINTR);
-        if (slept != 0 && slept != EINTR) return give_up(slept);
+        if (slept.error == EINTR && interruptible) return give_up(EINTR);
+        if (slept.error != 0 && slept.error != EINTR) return give_up(slept.error);
     }
     return std::move(*take());
 }

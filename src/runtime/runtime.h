@@ -167,8 +167,13 @@ private:
     void finish(Deferred& deferred);
     // This thread's Waker, created on first use; null if no eventfd.
     static std::shared_ptr<Waker> thread_waker();
-    // Sleeps until woken or `timeout`; 0, or EINTR, or ppoll's errno.
-    static int sleep_on(const Waker& waker, std::optional<Duration> timeout);
+    struct Sleep {
+        int error = 0;         // EINTR, or ppoll's errno
+        bool packets = false;  // a socket became readable
+    };
+    // Sleeps until woken, a packet arrives on `socket_fds`, or `timeout`.
+    static Sleep sleep_on(const Waker& waker, std::span<const int> socket_fds,
+                          std::optional<Duration> timeout);
     void background_loop();
     void wake_background();
     std::shared_ptr<SocketState> find(SocketId socket) const;

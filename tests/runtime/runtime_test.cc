@@ -198,12 +198,15 @@ TEST(Runtime, receive__interruptible_wait_ends_with_eintr_on_a_signal) {
     ASSERT_TRUE(node);
     std::atomic<bool> done{false};
     std::atomic<pthread_t> waiter_thread{};
+    std::atomic<bool> started{false};
     auto result = std::async(std::launch::async, [&] {
         waiter_thread = ::pthread_self();
+        started = true;
         auto r = node->runtime->receive(node->server, 0, std::nullopt, true);
         done = true;
         return r;
     });
+    while (!started) std::this_thread::yield();  // pthread_kill needs a live thread id
     while (!done) {
         std::this_thread::sleep_for(5ms);
         if (!done) ::pthread_kill(waiter_thread.load(), SIGUSR1);
@@ -221,12 +224,15 @@ TEST(Runtime, receive__uninterruptible_wait_survives_signals) {
     ASSERT_TRUE(node);
     std::atomic<bool> done{false};
     std::atomic<pthread_t> waiter_thread{};
+    std::atomic<bool> started{false};
     auto result = std::async(std::launch::async, [&] {
         waiter_thread = ::pthread_self();
+        started = true;
         auto r = node->runtime->receive(node->server, 0, std::nullopt, false);
         done = true;
         return r;
     });
+    while (!started) std::this_thread::yield();  // pthread_kill needs a live thread id
     const int before = signals_handled.load();
     while (signals_handled.load() < before + 10) {
         std::this_thread::sleep_for(2ms);
