@@ -9,12 +9,18 @@
 // Message is a view into the socket's receive region; its buffers go back to
 // the region when the Message is destroyed, so keep it only as long as
 // needed. Errors are errno values, as Linux Homa returns them.
+//
+// Event-driven programs: include/uhoma/async.h adds an EventLoop (request
+// handlers, completion callbacks, an epoll fd that nests in other loops)
+// and Socket::call_async / call_future.
 #pragma once
 
 #include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -68,9 +74,11 @@ public:
 private:
     explicit Transport(std::unique_ptr<runtime::Runtime> runtime);
     std::unique_ptr<runtime::Runtime> runtime_;
+    std::shared_ptr<void> control_;  // observability: control socket registration (api/observability.h)
 };
 
 class Socket;
+class EventLoop;
 
 class Message {
 public:
@@ -110,7 +118,10 @@ public:
                                       std::uint16_t server_port = 0,
                                       std::size_t region_bytes = 64u << 20);
     Socket(Socket&&) noexcept;
+    // Closes (and detaches from its EventLoop) the socket assigned over.
     Socket& operator=(Socket&&) noexcept;
+    // Detaches from its EventLoop (pending async calls complete with
+    // ECANCELED); the socket closes when its last Message is gone.
     ~Socket();
 
     std::uint16_t port() const;
@@ -138,8 +149,27 @@ public:
     // The id of the RPC whose failure the last receive() reported.
     RpcId failed_id() const { return failed_id_; }
 
+    // Asynchronous calls (include/uhoma/async.h), on a socket attached to an
+    // EventLoop. `done` runs exactly once, on the loop's thread, with the
+    // response or the RPC's error: ETIMEDOUT etc. (spec 2.6), EAGAIN if
+    // `timeout` passed first (the RPC is then aborted), ECANCELED if the
+    // socket left the loop or the loop was destroyed first. Any thread.
+    // Errors (and then `done` never runs): EINVAL (not attached to a live
+    // loop, empty `done`, length 0 or > 1,000,000), EAGAIN (send memory
+    // full), ESHUTDOWN.
+    using Completion = std::function<void(Expected<Message, int>)>;
+    Expected<RpcId, int> call_async(const Endpoint& server, std::span<const std::byte> request,
+                                    Completion done, Timeout timeout = std::nullopt);
+    // As call_async, with the outcome (including call_async's own errors)
+    // in a future. Never wait on it from the loop's own thread.
+    std::future<Expected<Message, int>> call_future(const Endpoint& server,
+                                                    std::span<const std::byte> request,
+                                                    Timeout timeout = std::nullopt);
+
 private:
+    friend class EventLoop;
     Socket() = default;
+    void detach();
     std::shared_ptr<struct SocketShared> shared_;
     RpcId failed_id_ = 0;
 };

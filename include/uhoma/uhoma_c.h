@@ -14,8 +14,9 @@
  * returns; any other descriptor gives EBADF (generic).
  *
  * poll: Linux Homa reports EPOLLIN when a shared RPC is ready or the socket
- * is shut down, and EPOLLOUT when send memory is available; uhoma's poll
- * interface comes with the runtime.
+ * is shut down, and EPOLLOUT when send memory is available. A uhoma
+ * descriptor is an eventfd that is readable exactly then, and always
+ * writable (sendmsg never waits long for send memory).
  *
  * Declared here, implemented by the runtime (src/api).
  */
@@ -119,7 +120,12 @@ int uhoma_getsockopt(int fd, int level, int optname, void* optval, socklen_t* op
  *   EAGAIN        send memory full with MSG_DONTWAIT / O_NONBLOCK (spec)
  *   ENOMEM        out of memory (spec)
  *   EFAULT        msg_control, msg_name or the iovecs not readable, or args
- *                 not writable (spec)
+ *                 not writable (spec); msg_control NULL with a nonzero
+ *                 msg_controllen (generic: the kernel copies it in first)
+ *   ENOBUFS       msg_controllen > INT_MAX (generic)
+ *   EMSGSIZE      msg_iovlen > IOV_MAX (generic)
+ *   EINVAL        a negative msg_namelen, or an iovec longer than SSIZE_MAX
+ *                 (generic)
  *   ESHUTDOWN     the socket was shut down (spec)
  *   (an RPC's own error) a response to a server RPC that failed returns
  *                 that RPC's errno (spec)
@@ -155,7 +161,11 @@ ssize_t uhoma_sendmsg(int fd, const struct msghdr* msg, int flags);
  *   EINTR      a signal interrupted the wait (spec)
  *   ESHUTDOWN  the socket was shut down (spec)
  *   EFAULT     msg_control not readable or writable, or msg_name not
- *              writable (spec)
+ *              writable (spec); msg_iov NULL with msg_iovlen > 0 (generic)
+ *   EINVAL     msg_control NULL (spec); a negative msg_namelen with a
+ *              msg_name, or an iovec longer than SSIZE_MAX (generic: the
+ *              kernel checks the iovecs although Homa does not use them)
+ *   EMSGSIZE   msg_iovlen > IOV_MAX (generic)
  *   EBADF      fd is not a uhoma socket (generic)
  * When the receive region is full an incoming message waits for space (and
  * is reported as HOMA_RPC_BUF_STALL); recvmsg does not fail with ENOMEM.

@@ -71,6 +71,7 @@
 #include <vector>
 
 #include "api/c_api_internal.h"
+#include "api/observability.h"
 #include "api/options.h"
 #include "runtime/runtime.h"
 
@@ -109,6 +110,7 @@ struct Global {
     bool ipv6 = false;
     std::vector<Runtime*> abandoned;  // the parent's runtimes, in a forked child
     bool atfork_registered = false;
+    std::shared_ptr<void> control;  // observability: control socket registration
 };
 
 // Heap objects that are never destroyed: calls may still run while exit()
@@ -222,6 +224,7 @@ Expected<Runtime*, int> get_runtime(bool& ipv6) {
             return Unexpected{ENOMEM};
         }
         g.runtime = rt->release();
+        g.control = api::attach_control(*g.runtime);  // observability
         g.ipv6 = options->ipv6;
     }
     ipv6 = g.ipv6;
@@ -481,6 +484,10 @@ ssize_t uhoma_sendmsg(int fd, const struct msghdr* msg, int flags) {
     socklen_t namelen = msg->msg_name == nullptr ? 0 : msg->msg_namelen;
     if (static_cast<int>(namelen) < 0) return fail(EINVAL);
     if (namelen > sizeof(sockaddr_storage)) namelen = sizeof(sockaddr_storage);
+    // Control data (msg_controllen > 0) is copied into the kernel before
+    // Homa sees it: over INT_MAX bytes is ENOBUFS, an unreadable buffer EFAULT.
+    if (msg->msg_controllen > static_cast<std::size_t>(INT_MAX)) return fail(ENOBUFS);
+    if (msg->msg_controllen != 0 && msg->msg_control == nullptr) return fail(EFAULT);
     // Homa's own checks, in Linux's order.
     if (namelen == 0) return fail(EINVAL);
     if (msg->msg_controllen != 0) return fail(EINVAL);  // not user memory: cmsg data
@@ -550,6 +557,15 @@ ssize_t uhoma_recvmsg(int fd, struct msghdr* msg, int flags) {
     auto s = usable(fd);
     if (!s) return -1;
     if (msg == nullptr) return fail(EFAULT);
+    // What the kernel checks before Homa sees the call (it imports the
+    // iovecs, which Homa then ignores).
+    if (msg->msg_name != nullptr && static_cast<int>(msg->msg_namelen) < 0) return fail(EINVAL);
+    if (msg->msg_iovlen > IOV_MAX) return fail(EMSGSIZE);
+    if (msg->msg_iovlen > 0 && msg->msg_iov == nullptr) return fail(EFAULT);
+    for (std::size_t i = 0; i < msg->msg_iovlen; ++i) {
+        if (msg->msg_iov[i].iov_len > static_cast<std::size_t>(SSIZE_MAX)) return fail(EINVAL);
+    }
+    // Homa's own checks, in Linux's order.
     if (msg->msg_control == nullptr) return fail(EINVAL);
     if (msg->msg_controllen != sizeof(homa_recvmsg_args)) return fail(EINVAL);
     homa_recvmsg_args args;
@@ -587,10 +603,12 @@ ssize_t uhoma_recvmsg(int fd, struct msghdr* msg, int flags) {
     const engine::ReceivedMessage& m = *got;
     args.id = m.id;
     args.completion_cookie = m.completion_cookie;
-    args.num_bpages = m.num_bpages;
-    std::memset(args.bpage_offsets, 0, sizeof(args.bpage_offsets));
-    std::copy_n(m.bpage_offsets.begin(), std::min<std::size_t>(m.num_bpages, HOMA_MAX_BPAGES),
-                args.bpage_offsets);
+    if (m.error == 0) {  // as Linux: a failed RPC leaves the offsets as they were
+        args.num_bpages = m.num_bpages;
+        std::memset(args.bpage_offsets, 0, sizeof(args.bpage_offsets));
+        std::copy_n(m.bpage_offsets.begin(),
+                    std::min<std::size_t>(m.num_bpages, HOMA_MAX_BPAGES), args.bpage_offsets);
+    }
     std::memcpy(msg->msg_control, &args, sizeof(args));
     if (m.error != 0) return fail(m.error);  // the kernel copies no address on errors
     if (msg->msg_name != nullptr) {

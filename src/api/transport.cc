@@ -8,26 +8,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "api/observability.h"
 #include "api/options.h"
+#include "api/socket_shared.h"
 #include "engine/metrics.h"
 #include "runtime/runtime.h"
 
 namespace uhoma {
 
-// Shared by a Socket and the Messages received on it, so the receive region
-// stays mapped (and the socket open) while any message still points into it.
-struct SocketShared {
-    std::shared_ptr<Transport> transport;
-    engine::SocketId id = 0;
-    std::byte* region = nullptr;
-    std::size_t region_bytes = 0;
-    ~SocketShared() {
-        if (transport) transport->runtime().close_socket(id);
-        if (region != nullptr) ::munmap(region, region_bytes);
-    }
-};
-
-namespace {
+SocketShared::~SocketShared() {
+    if (transport) transport->runtime().close_socket(id);
+    if (region != nullptr) ::munmap(region, region_bytes);
+}
 
 engine::Endpoint to_engine(const Endpoint& e) {
     engine::Endpoint out;
@@ -42,8 +34,6 @@ Endpoint from_engine(const engine::Endpoint& e) {
     out.port = e.port;
     return out;
 }
-
-}  // namespace
 
 // ---------------------------------------------------------------------------
 // Endpoint
@@ -94,7 +84,9 @@ Expected<std::shared_ptr<Transport>, std::string> Transport::create(const Option
     ro->ipv6 = options.ipv6;
     auto rt = runtime::Runtime::create(*ro);
     if (!rt) return Unexpected{rt.error()};
-    return std::shared_ptr<Transport>(new Transport(std::move(*rt)));
+    auto transport = std::shared_ptr<Transport>(new Transport(std::move(*rt)));
+    transport->control_ = api::attach_control(transport->runtime());  // observability
+    return transport;
 }
 
 std::string Transport::metrics_text() const {
@@ -156,8 +148,21 @@ std::vector<std::byte> Message::to_vector() const {
 // Socket
 
 Socket::Socket(Socket&&) noexcept = default;
-Socket& Socket::operator=(Socket&&) noexcept = default;
-Socket::~Socket() = default;
+
+Socket& Socket::operator=(Socket&& o) noexcept {
+    if (this != &o) {
+        detach();
+        shared_ = std::move(o.shared_);
+        failed_id_ = o.failed_id_;
+    }
+    return *this;
+}
+
+Socket::~Socket() { detach(); }
+
+void Socket::detach() {
+    if (shared_) detach_from_loop(shared_);
+}
 
 Expected<Socket, int> Socket::open(std::shared_ptr<Transport> transport, std::uint16_t server_port,
                                    std::size_t region_bytes) {
@@ -199,31 +204,38 @@ Expected<RpcId, int> Socket::send_request(const Endpoint& server,
                                                        cookie, false);
 }
 
-// Turns what the runtime received into a Message owning its bpages, or the
-// RPC's error (remembering which RPC failed).
-struct MessageBuilder {
-    static Expected<Message, int> build(const std::shared_ptr<SocketShared>& socket,
-                                        Expected<engine::ReceivedMessage, int> r, RpcId& failed) {
-        if (!r) return Unexpected{r.error()};
-        if (r->error != 0) {
-            failed = r->id;
-            return Unexpected{r->error};
-        }
-        Message msg;
-        msg.socket_ = socket;
-        msg.id_ = r->id;
-        msg.peer_ = from_engine(r->peer);
-        msg.cookie_ = r->completion_cookie;
-        msg.length_ = r->length;
-        msg.num_chunks_ = r->num_bpages;
-        std::copy_n(r->bpage_offsets.begin(), r->num_bpages, msg.offsets_.begin());
-        return msg;
+Message MessageBuilder::build(const std::shared_ptr<SocketShared>& socket,
+                              const engine::ReceivedMessage& r) {
+    Message msg;
+    msg.socket_ = socket;
+    msg.id_ = r.id;
+    msg.peer_ = from_engine(r.peer);
+    msg.cookie_ = r.completion_cookie;
+    msg.length_ = r.length;
+    msg.num_chunks_ = r.num_bpages;
+    std::copy_n(r.bpage_offsets.begin(), r.num_bpages, msg.offsets_.begin());
+    return msg;
+}
+
+namespace {
+
+// The message, or the RPC's error (remembering which RPC failed).
+Expected<Message, int> to_message(const std::shared_ptr<SocketShared>& socket,
+                                  const Expected<engine::ReceivedMessage, int>& r,
+                                  RpcId& failed) {
+    if (!r) return Unexpected{r.error()};
+    if (r->error != 0) {
+        failed = r->id;
+        return Unexpected{r->error};
     }
-};
+    return MessageBuilder::build(socket, *r);
+}
+
+}  // namespace
 
 Expected<Message, int> Socket::receive(Timeout timeout) {
     auto r = shared_->transport->runtime().receive(shared_->id, 0, timeout);
-    return MessageBuilder::build(shared_, std::move(r), failed_id_);
+    return to_message(shared_, r, failed_id_);
 }
 
 Expected<Message, int> Socket::call(const Endpoint& server, std::span<const std::byte> request,
@@ -233,7 +245,7 @@ Expected<Message, int> Socket::call(const Endpoint& server, std::span<const std:
     if (!id) return Unexpected{id.error()};
     auto r = rt.receive(shared_->id, *id, timeout);
     if (!r && r.error() == EAGAIN) (void)rt.abort(shared_->id, *id, 0);
-    return MessageBuilder::build(shared_, std::move(r), failed_id_);
+    return to_message(shared_, r, failed_id_);
 }
 
 Expected<std::monostate, int> Socket::reply(const Message& request,

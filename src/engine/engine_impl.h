@@ -17,6 +17,7 @@
 #include "engine/pacer.h"
 #include "engine/ring.h"
 #include "engine/rpc.h"
+#include "trace/timetrace.h"
 #include "wire/codec.h"
 
 namespace uhoma::engine {

@@ -37,6 +37,7 @@ void EngineImpl::handle_packet(std::span<const std::byte> bytes, const Address& 
         return;
     }
     count_received(metrics_, wire::packet_type(*decoded));
+    UHOMA_TT(now, "rx %s id %llu sport %u", wire::packet_type_name(wire::packet_type(*decoded)), wire::packet_header(*decoded).sender_id, wire::packet_header(*decoded).sport);
     dispatch(*decoded, source, now);
     take_grants();
 }
@@ -90,6 +91,7 @@ void EngineImpl::handle_data(Socket& socket, const wire::DataPacket& data, const
                              Instant now) {
     Peer& peer = peer_for(source);
     peer.last_active = now;
+    UHOMA_TT(now, "rx DATA id %llu offset %u length %u retransmit %u", data.header.sender_id, data.offset, data.payload.size(), data.retransmit);
     // Piggy-backed acks are honoured whatever happens to the data (TSO
     // copies them into every segment, so this must be idempotent).
     if (!data.ack.empty()) handle_ack_entry(data.ack, source, now);
@@ -239,6 +241,7 @@ void EngineImpl::add_data(Rpc& rpc, Socket& socket, const wire::DataPacket& data
 }
 
 void EngineImpl::message_complete(Rpc& rpc, Instant now) {
+    UHOMA_TT(now, "id %llu %s complete, %u bytes", rpc.id, rpc.is_client() ? "response" : "request", rpc.in.length);
     if (rpc.in.in_grant_manager) {
         grants_.remove(rpc.key, now);
         rpc.in.in_grant_manager = false;

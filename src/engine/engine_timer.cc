@@ -124,6 +124,7 @@ void EngineImpl::check_rpc_timer(Rpc& rpc, Instant now) {
     if (rpc.silent_ticks < config_.resend_ticks) return;
     if (rpc.silent_ticks >= config_.timeout_ticks) {
         ++metrics_.rpc_timeouts;
+        UHOMA_TT(now, "id %llu timed out after %u silent ticks", rpc.id, rpc.silent_ticks);
         if (rpc.is_client()) {
             fail_client_rpc(rpc, ETIMEDOUT, now);
         } else {
@@ -133,6 +134,7 @@ void EngineImpl::check_rpc_timer(Rpc& rpc, Instant now) {
         return;
     }
     if ((rpc.silent_ticks - config_.resend_ticks) % config_.resend_interval == 0) {
+        UHOMA_TT(now, "id %llu silent for %u ticks: requesting retransmission", rpc.id, rpc.silent_ticks);
         request_retransmission(rpc);
     }
 }

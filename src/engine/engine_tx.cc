@@ -125,6 +125,7 @@ std::optional<Transmit> EngineImpl::transmit_data(Rpc& rpc, std::uint32_t start,
         ++metrics_.data_xmit_errors;
         return std::nullopt;
     }
+    UHOMA_TT(now, "tx DATA id %llu offset %u length %u retransmit %u", data.header.sender_id, start, end - start, retransmit);
     return emit(rpc.peer_endpoint(), level, *size, wire::PacketType::data, peer.ipv6, now);
 }
 
@@ -132,6 +133,7 @@ std::optional<Transmit> EngineImpl::poll_transmit(Instant now) {
     if (!control_.empty()) {
         const ControlPacket control = control_.front();
         control_.pop_front();
+        UHOMA_TT(now, "tx %s to port %u", wire::packet_type_name(control.type), control.destination.port);
         std::memcpy(tx_buffer_.data(), control.bytes.data(), control.size);
         return emit(control.destination, control_level(), control.size, control.type,
                     !control.destination.address.is_ipv4(), now);

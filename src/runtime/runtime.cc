@@ -1,4 +1,5 @@
 #include "runtime/runtime.h"
+#include "trace/timetrace.h"
 
 #include <poll.h>
 #include <sys/epoll.h>
@@ -377,8 +378,10 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
             for (const int fd : state->channel->fds()) socket_fds[socket_fd_count++] = fd;
         }
         lock.unlock();
+        UHOMA_TT(now(), "receive: socket %u id %llu sleeps", socket, id);
         const Sleep slept =
             sleep_on(*waiter.waker, std::span(socket_fds.data(), socket_fd_count), remaining);
+        UHOMA_TT(now(), "receive: socket %u id %llu wakes (packets %u)", socket, id, slept.packets);
         if (slept.packets) pump();
         lock.lock();
         if (waiter.result) break;
@@ -453,6 +456,7 @@ bool Runtime::pump() {
             [](const driver::ReceivedPacket& p) { arena.received.push_back(p); });
         if (!got || arena.received.empty()) continue;
         moved = true;
+        UHOMA_TT(now(), "pump: %u packets received on port %u", arena.received.size(), state->channel->port());
         std::lock_guard lock(mutex_);
         const engine::Instant t = now();
         for (const auto& p : arena.received) engine_->handle_packet(p.bytes, p.source, t);
@@ -514,6 +518,7 @@ void Runtime::send_collected() {
             std::lock_guard tx(state->tx);
             // A full socket buffer drops the rest; Homa recovers them by
             // retransmission, like packets lost in the network.
+            UHOMA_TT(now(), "send: %u packets from port %u", arena.transmits.size(), sport);
             if (state->channel) (void)state->channel->send(arena.transmits);
         }
         i = j;

@@ -2,7 +2,9 @@
 // listed in include/uhoma/uhoma_c.h and spec 8.3.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
+#include <climits>
 #include <thread>
 
 #include "capi_helpers.h"
@@ -254,6 +256,21 @@ TEST(CApiErrno, uhoma_sendmsg__nonzero_controllen_is_EINVAL) {
     EXPECT_ERRNO(f.send(), EINVAL);
 }
 
+TEST(CApiErrno, uhoma_sendmsg__control_data_is_checked_by_the_kernel_first) {
+    // The kernel copies msg_control in when msg_controllen > 0, before Homa
+    // sees the call (and refuses it with EINVAL): these errors come first,
+    // even without a destination.
+    SendFixture f;
+    f.hdr.msg_name = nullptr;
+    f.hdr.msg_controllen = static_cast<std::size_t>(INT_MAX) + 1;
+    EXPECT_ERRNO(f.send(), ENOBUFS);
+    f.hdr.msg_controllen = sizeof(f.args);
+    f.hdr.msg_control = nullptr;
+    EXPECT_ERRNO(f.send(), EFAULT);
+    f.hdr.msg_control = &f.args;
+    EXPECT_ERRNO(f.send(), EINVAL);
+}
+
 TEST(CApiErrno, uhoma_sendmsg__missing_or_short_name_is_EINVAL) {
     SendFixture f;
     f.hdr.msg_namelen = sizeof(sockaddr_in) - 1;
@@ -350,6 +367,37 @@ TEST(CApiErrno, uhoma_recvmsg__controllen_not_88_is_EINVAL) {
     hdr.msg_control = nullptr;
     hdr.msg_controllen = sizeof(args);
     EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EINVAL);
+}
+
+TEST(CApiErrno, uhoma_recvmsg__msghdr_fields_are_checked_by_the_kernel_first) {
+    // The kernel validates msg_namelen and imports the iovecs before Homa
+    // looks at msg_control (Homa then ignores the iovecs).
+    TestSocket s;
+    homa_recvmsg_args args{};
+    sockaddr_storage from{};
+    msghdr hdr{};
+    hdr.msg_control = nullptr;  // Homa would say EINVAL; these come first
+    hdr.msg_name = &from;
+    hdr.msg_namelen = static_cast<socklen_t>(-1);
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EINVAL);
+    hdr.msg_namelen = sizeof(from);
+    hdr.msg_iovlen = IOV_MAX + 1;
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EMSGSIZE);
+    hdr.msg_iovlen = 1;
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EFAULT);
+    char byte = 0;
+    iovec iov{&byte, static_cast<std::size_t>(SSIZE_MAX) + 1};
+    hdr.msg_iov = &iov;
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EINVAL);
+    // Valid iovecs are accepted (and ignored).
+    iov.iov_len = 1;
+    hdr.msg_control = &args;
+    hdr.msg_controllen = sizeof(args);
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EAGAIN);
+    // Without a name, msg_namelen is not looked at.
+    hdr.msg_name = nullptr;
+    hdr.msg_namelen = static_cast<socklen_t>(-1);
+    EXPECT_ERRNO(uhoma_recvmsg(s.fd, &hdr, MSG_DONTWAIT), EAGAIN);
 }
 
 TEST(CApiErrno, uhoma_recvmsg__more_than_16_bpages_or_reserved_is_EINVAL) {

@@ -217,6 +217,31 @@ TEST(CApi, uhoma_ioctl__abort_with_error_completes_the_rpc_with_it) {
     EXPECT_EQ(r.args.completion_cookie, 77u);
 }
 
+TEST(CApi, uhoma_recvmsg__failed_rpc_leaves_the_bpage_offsets_alone) {
+    // Linux copies bpages back only for a message; a failure reports the id
+    // and cookie with num_bpages 0 and the offsets array as it was.
+    TestSocket client;
+    BlackHole nobody;
+    const std::uint64_t id = send_request(client.fd, nobody.port, pattern(10, 1), 5);
+    ASSERT_NE(id, 0u);
+    homa_abort_args abort_args{};
+    abort_args.id = id;
+    abort_args.error = EHOSTUNREACH;
+    ASSERT_EQ(uhoma_ioctl(client.fd, HOMAIOCABORT, &abort_args), 0);
+    homa_recvmsg_args args{};
+    for (std::uint32_t i = 0; i < HOMA_MAX_BPAGES; ++i) args.bpage_offsets[i] = 0xdead0000u + i;
+    msghdr hdr{};
+    hdr.msg_control = &args;
+    hdr.msg_controllen = sizeof(args);
+    errno = 0;
+    EXPECT_EQ(uhoma_recvmsg(client.fd, &hdr, 0), -1);
+    EXPECT_EQ(errno, EHOSTUNREACH);
+    EXPECT_EQ(args.id, id);
+    EXPECT_EQ(args.completion_cookie, 5u);
+    EXPECT_EQ(args.num_bpages, 0u);
+    for (std::uint32_t i = 0; i < HOMA_MAX_BPAGES; ++i) EXPECT_EQ(args.bpage_offsets[i], 0xdead0000u + i);
+}
+
 TEST(CApi, uhoma_ioctl__abort_id_0_aborts_every_client_rpc) {
     TestSocket client;
     BlackHole nobody;
