@@ -176,9 +176,11 @@ ssize_t uhoma_recvmsg(int fd, struct msghdr* msg, int flags);
 
 /* ioctl() on a Homa socket.
  * HOMAIOCINFO (arg: struct homa_info*): reports the free bytes of the
- *   receive pool, the port, the number of RPCs, the socket's last error text
+ *   receive pool (whole free bpages), the port, the number of live RPCs
  *   and up to rpc_info_length / sizeof(struct homa_rpc_info) records at
- *   rpc_info (none if rpc_info is 0).
+ *   rpc_info: client RPCs in id order, then server RPCs. error_msg is
+ *   always empty (uhoma keeps no error text; errno says it all), and
+ *   HOMA_RPC_RX_COPY is never set (packets are copied as they arrive).
  * HOMAIOCABORT (arg: struct homa_abort_args*): aborts the client RPC with
  *   that id, or every client RPC of the socket when id is 0. With error 0 the
  *   RPC is freed silently; otherwise it completes and recvmsg returns it with

@@ -72,6 +72,7 @@
 
 #include "api/c_api_internal.h"
 #include "api/observability.h"
+#include "trace/timetrace.h"
 #include "api/options.h"
 #include "runtime/runtime.h"
 
@@ -549,7 +550,10 @@ ssize_t uhoma_sendmsg(int fd, const struct msghdr* msg, int flags) {
         }
         if (s->shut_down) return args.id != 0 ? 0 : fail(ESHUTDOWN);
         if (error != EAGAIN || dont_wait) return fail(error);
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
+        // Send memory frees as RPCs end; poll for it. nanosleep reports a
+        // signal (EINTR), as Linux's blocked sendmsg does.
+        const timespec pause{0, 20'000};
+        if (::nanosleep(&pause, nullptr) != 0 && errno == EINTR) return fail(EINTR);
     }
 }
 
@@ -591,7 +595,8 @@ ssize_t uhoma_recvmsg(int fd, struct msghdr* msg, int flags) {
     const bool dont_wait = (flags & MSG_DONTWAIT) != 0 || s->nonblocking;
     auto got = s->runtime->receive(
         s->id, args.id,
-        dont_wait ? std::optional<engine::Duration>(engine::Duration::zero()) : std::nullopt);
+        dont_wait ? std::optional<engine::Duration>(engine::Duration::zero()) : std::nullopt,
+        /*interruptible=*/true);  // a signal ends the wait with EINTR, as on Linux
     if (!got) {
         int error = got.error();
         if (s->shut_down && error == EINVAL) error = ESHUTDOWN;
@@ -638,10 +643,48 @@ int uhoma_ioctl(int fd, unsigned long request, void* arg) {
         return 0;
     }
     case HOMAIOCFREEZE:
-        return 0;  // uhoma has no time trace to freeze yet
-    case HOMAIOCINFO:
-        // The runtime does not report per-socket pool and RPC state yet.
-        return fail(EOPNOTSUPP);
+        trace::freeze();  // as Linux: keep the timetrace's recent events for a dump
+        return 0;
+    case HOMAIOCINFO: {
+        homa_info info;
+        if (int e = checked_copy(&info, arg, sizeof(info)); e != 0) return fail(e);
+        const std::size_t capacity = info.rpc_info_length / sizeof(homa_rpc_info);
+        if (capacity > 0 && info.rpc_info == 0) return fail(EFAULT);
+        auto socket_info = s->runtime->socket_info(s->id, capacity);
+        if (!socket_info) return fail(s->shut_down ? ESHUTDOWN : socket_info.error());
+        auto* records = reinterpret_cast<homa_rpc_info*>(static_cast<std::uintptr_t>(info.rpc_info));
+        for (std::size_t i = 0; i < socket_info->rpcs.size(); ++i) {
+            const engine::RpcInfo& r = socket_info->rpcs[i];
+            homa_rpc_info out;
+            std::memset(&out, 0, sizeof(out));
+            out.id = r.id;
+            sockaddr_storage peer{};
+            to_sockaddr(s->family, r.peer, peer);
+            std::memcpy(&out.peer, &peer, sizeof(out.peer));
+            out.completion_cookie = r.completion_cookie;
+            out.tx_length = r.tx_length;
+            out.tx_sent = r.tx_sent;
+            out.tx_granted = r.tx_granted;
+            out.tx_prio = r.tx_prio;
+            out.rx_length = r.rx_length;
+            out.rx_remaining = r.rx_remaining;
+            out.rx_gaps = r.rx_gaps;
+            out.rx_gap_bytes = r.rx_gap_bytes;
+            out.rx_granted = r.rx_granted;
+            // Packets are copied as they arrive, so RX_COPY is never set.
+            out.flags = static_cast<__u16>((r.buf_stall ? HOMA_RPC_BUF_STALL : 0) |
+                                           (r.private_rpc ? HOMA_RPC_PRIVATE : 0) |
+                                           (r.rx_ready ? HOMA_RPC_RX_READY : 0));
+            if (int e = checked_copy(records + i, &out, sizeof(out)); e != 0) return fail(e);
+        }
+        info.bpool_avail_bytes = socket_info->bpool_avail_bytes;
+        info.port = socket_info->port;
+        info.num_rpcs = socket_info->num_rpcs;
+        // uhoma keeps no per-socket error text (errno says it all): empty.
+        std::memset(info.error_msg, 0, sizeof(info.error_msg));
+        if (int e = checked_copy(arg, &info, sizeof(info)); e != 0) return fail(e);
+        return 0;
+    }
     // What the VFS does for every descriptor before a socket sees the call.
     case FIONBIO: {
         int on = 0;

@@ -491,10 +491,13 @@ TEST(CApiErrno, uhoma_ioctl__freeze_returns_0) {
     EXPECT_EQ(uhoma_ioctl(s.fd, HOMAIOCFREEZE, nullptr), 0);
 }
 
-TEST(CApiErrno, uhoma_ioctl__info_is_EOPNOTSUPP_for_now) {
+TEST(CApiErrno, uhoma_ioctl__info_with_records_but_no_array_is_EFAULT) {
     TestSocket s;
     homa_info info{};
-    EXPECT_ERRNO(uhoma_ioctl(s.fd, HOMAIOCINFO, &info), EOPNOTSUPP);
+    info.rpc_info = 0;
+    info.rpc_info_length = sizeof(homa_rpc_info);
+    EXPECT_ERRNO(uhoma_ioctl(s.fd, HOMAIOCINFO, &info), EFAULT);
+    EXPECT_ERRNO(uhoma_ioctl(s.fd, HOMAIOCINFO, nullptr), EFAULT);
 }
 
 TEST(CApiErrno, uhoma_ioctl__unknown_request_is_EINVAL) {

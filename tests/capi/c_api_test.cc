@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <thread>
 
@@ -285,6 +286,85 @@ TEST(CApi, uhoma_shutdown__wakes_a_waiting_receiver_with_ESHUTDOWN) {
     ASSERT_EQ(uhoma_shutdown(server.fd, SHUT_RDWR), 0);
     waiter.join();
     EXPECT_EQ(error.load(), ESHUTDOWN);
+}
+
+TEST(CApi, uhoma_ioctl__info_reports_the_socket_and_its_rpcs) {
+    BlackHole hole;  // a "server" that never answers: the RPCs stay live
+    TestSocket client;
+    const auto request = pattern(500, 3);
+    sockaddr_in to = loopback4(hole.port);
+    homa_sendmsg_args args{};
+    args.completion_cookie = 99;
+    args.flags = HOMA_SENDMSG_PRIVATE;
+    ASSERT_EQ(send_to(client.fd, &to, sizeof(to), request.data(), request.size(), args), 0);
+    const std::uint64_t private_id = args.id;
+    const std::uint64_t shared_id = send_request(client.fd, hole.port, pattern(100000, 4), 7);
+    ASSERT_NE(shared_id, 0u);
+
+    std::vector<homa_rpc_info> records(4);
+    homa_info info{};
+    info.rpc_info = reinterpret_cast<std::uintptr_t>(records.data());
+    info.rpc_info_length = records.size() * sizeof(homa_rpc_info);
+    ASSERT_EQ(uhoma_ioctl(client.fd, HOMAIOCINFO, &info), 0) << "errno " << errno;
+    EXPECT_EQ(info.num_rpcs, 2u);
+    EXPECT_GE(info.port, 0x8000u);
+    EXPECT_EQ(info.bpool_avail_bytes, client.region.bytes / 65536 * 65536) << "nothing received yet";
+    EXPECT_EQ(info.error_msg[0], '\0');
+    // Records in id order: the private RPC was started first.
+    EXPECT_EQ(records[0].id, private_id);
+    EXPECT_EQ(records[0].completion_cookie, 99u);
+    EXPECT_EQ(records[0].tx_length, 500);
+    EXPECT_EQ(records[0].rx_length, -1);
+    EXPECT_EQ(records[0].flags, HOMA_RPC_PRIVATE);
+    sockaddr_in peer;
+    std::memcpy(&peer, &records[0].peer, sizeof(peer));
+    EXPECT_EQ(peer.sin_family, AF_INET);
+    EXPECT_EQ(ntohs(peer.sin_port), hole.port);
+    EXPECT_EQ(records[1].id, shared_id);
+    EXPECT_EQ(records[1].tx_length, 100000);
+    EXPECT_EQ(records[1].tx_granted, 40000u) << "unscheduled bytes only: nobody grants";
+    EXPECT_LE(records[1].tx_sent, records[1].tx_granted);
+    EXPECT_EQ(records[1].flags, 0);
+
+    // No array: counts only.
+    homa_info counts{};
+    ASSERT_EQ(uhoma_ioctl(client.fd, HOMAIOCINFO, &counts), 0);
+    EXPECT_EQ(counts.num_rpcs, 2u);
+}
+
+// Linux Homa's recvmsg returns EINTR when a signal arrives while it waits,
+// whether or not the handler asked for SA_RESTART.
+std::atomic<int> signals_seen{0};
+void count_signal(int) { signals_seen.fetch_add(1); }
+
+TEST(CApi, uhoma_recvmsg__signal_while_waiting_is_EINTR) {
+    struct sigaction action {};
+    action.sa_handler = count_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    struct sigaction old {};
+    ASSERT_EQ(::sigaction(SIGUSR2, &action, &old), 0);
+    TestSocket server(test_port(12));
+    std::atomic<bool> started{false};
+    std::atomic<bool> done{false};
+    std::atomic<int> error{0};
+    pthread_t thread_id{};
+    std::thread waiter([&] {
+        thread_id = ::pthread_self();
+        started = true;
+        Received r = receive(server.fd, 0);
+        error = r.result < 0 ? r.error : -1;
+        done = true;
+    });
+    while (!started) std::this_thread::yield();
+    while (!done) {
+        std::this_thread::sleep_for(5ms);
+        if (!done) ::pthread_kill(thread_id, SIGUSR2);
+    }
+    waiter.join();
+    ::sigaction(SIGUSR2, &old, nullptr);
+    EXPECT_EQ(error.load(), EINTR);
+    EXPECT_GE(signals_seen.load(), 1);
 }
 
 TEST(CApi, uhoma_shutdown__later_calls_fail_and_poll_reports_readable) {
