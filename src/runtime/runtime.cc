@@ -180,6 +180,24 @@ void Runtime::unwatch(const Channel& channel) {
     for (const int fd : channel.fds()) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
 }
 
+void Runtime::sync_watch(SocketState& state) {
+    // watch_mutex orders the epoll_ctl calls of concurrent receivers, so the
+    // last decision wins; mutex_ is taken inside it, never around it.
+    std::lock_guard watch_lock(state.watch_mutex);
+    bool want = false;
+    {
+        std::lock_guard lock(mutex_);
+        want = state.watcher == nullptr && !state.closed && state.channel != nullptr;
+    }
+    if (want == state.watched) return;
+    if (want) {
+        watch(*state.channel);
+    } else {
+        unwatch(*state.channel);
+    }
+    state.watched = want;
+}
+
 std::shared_ptr<Runtime::SocketState> Runtime::find(SocketId socket) const {
     std::lock_guard lock(mutex_);
     auto it = sockets_.find(socket);
@@ -208,7 +226,7 @@ Expected<SocketId, int> Runtime::open_socket() {
         sockets_[*id] = state;
         by_port_[port] = state;
     }
-    watch(*state->channel);
+    sync_watch(*state);
     return state->id;
 }
 
@@ -231,8 +249,13 @@ Expected<std::monostate, int> Runtime::bind(SocketId socket, std::uint16_t port)
         state->channel = std::move(*channel);
         by_port_[port] = state;
     }
-    unwatch(*old);
-    watch(*state->channel);
+    {
+        std::lock_guard watch_lock(state->watch_mutex);
+        if (state->watched) {
+            unwatch(*old);
+            watch(*state->channel);
+        }
+    }
     return std::monostate{};
 }
 
@@ -258,17 +281,23 @@ void Runtime::close_socket(SocketId socket) {
         sockets_.erase(it);
         by_port_.erase(state->channel->port());
         engine_->close_socket(socket, now());
+        next_deadline_ns_.store(engine_->next_deadline().time_since_epoch().count(),
+                                std::memory_order_release);
         state->closed = true;
         for (Waiter* w : state->waiters) {
             w->result = Expected<ReceivedMessage, int>(Unexpected{ESHUTDOWN});
-            deferred.wake.push_back(w->waker);
+            if (w->asleep) deferred.wake.push_back(w->waker);
         }
         state->waiters.clear();
     }
     finish(deferred);
     std::lock_guard rx(state->rx);  // no pump is receiving on the socket any more
     std::lock_guard tx(state->tx);  // nor sending
-    unwatch(*state->channel);
+    {
+        std::lock_guard watch_lock(state->watch_mutex);
+        if (state->watched) unwatch(*state->channel);
+        state->watched = false;
+    }
     state->channel.reset();  // the eventfd closes with the last reference to `state`
 }
 
@@ -340,7 +369,32 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         if (timeout && timeout->count() <= 0) return Unexpected{EAGAIN};
         if (state->closed) return Unexpected{ESHUTDOWN};
         state->waiters.push_back(&waiter);
+        if (state->watcher == nullptr) state->watcher = &waiter;
     }
+    // The first waiter watches the socket itself (busy-polling, then in its
+    // sleep) and the background thread stops watching it: otherwise every
+    // packet would also wake that thread, which then fights the waiter for
+    // the socket and the engine (a context switch per packet when both run
+    // on one core). When the watcher leaves, the background thread resumes.
+    const bool watching = [&] {
+        std::lock_guard lock(mutex_);
+        return state->watcher == &waiter;
+    }();
+    if (watching) sync_watch(*state);
+    struct Unwatch {
+        Runtime& runtime;
+        SocketState& state;
+        const Waiter& waiter;
+        bool active;
+        ~Unwatch() {
+            if (!active) return;
+            {
+                std::lock_guard lock(runtime.mutex_);
+                if (state.watcher == &waiter) state.watcher = nullptr;
+            }
+            runtime.sync_watch(state);
+        }
+    } unwatch_on_exit{*this, *state, waiter, watching};
     auto take = [&]() -> std::optional<Expected<ReceivedMessage, int>> {
         if (!waiter.result) return std::nullopt;
         return std::move(*waiter.result);
@@ -354,9 +408,8 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
     // Busy-poll first: pump ourselves, so a reply that arrives soon costs no
     // wake-up (spec 2.5, perf #13).
     const engine::Instant poll_end = now() + std::chrono::microseconds(options_.poll_usecs);
-    const std::optional<engine::Instant> deadline =
-        timeout ? std::optional<engine::Instant>(now() + *timeout) : std::nullopt;
-    while (now() < poll_end && (!deadline || now() < *deadline)) {
+    const engine::Instant deadline = timeout ? now() + *timeout : engine::never;
+    for (engine::Instant t = now(); t < poll_end && t < deadline; t = now()) {
         pump();
         std::lock_guard lock(mutex_);
         if (auto r = take()) return std::move(*r);
@@ -364,8 +417,8 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
     std::unique_lock lock(mutex_);
     while (!waiter.result) {
         std::optional<Duration> remaining;
-        if (deadline) {
-            remaining = *deadline - now();
+        if (deadline != engine::never) {
+            remaining = deadline - now();
             if (remaining->count() <= 0) return give_up(EAGAIN);
         }
         // Sleep on the socket as well as the waker: a packet wakes this
@@ -374,9 +427,10 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         // ours), each ~40 us across cores here.
         std::array<int, 2> socket_fds{-1, -1};
         std::size_t socket_fd_count = 0;
-        if (state->channel) {
+        if (state->watcher == &waiter && state->channel) {
             for (const int fd : state->channel->fds()) socket_fds[socket_fd_count++] = fd;
         }
+        waiter.asleep = true;
         lock.unlock();
         UHOMA_TT(now(), "receive: socket %u id %llu sleeps", socket, id);
         const Sleep slept =
@@ -384,6 +438,7 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         UHOMA_TT(now(), "receive: socket %u id %llu wakes (packets %u)", socket, id, slept.packets);
         if (slept.packets) pump();
         lock.lock();
+        waiter.asleep = false;
         if (waiter.result) break;
         if (slept.error == EINTR && interruptible) return give_up(EINTR);
         if (slept.error != 0 && slept.error != EINTR) return give_up(slept.error);
@@ -463,7 +518,10 @@ bool Runtime::pump() {
         collect_transmits();
         after_engine_work(deferred);
     }
-    {
+    // Timers (and the pacer, whose releases are deadlines too), only when
+    // one is due: an idle busy-poll round then costs one recvmmsg per
+    // socket and no engine lock.
+    if (now().time_since_epoch().count() >= next_deadline_ns_.load(std::memory_order_acquire)) {
         std::lock_guard lock(mutex_);
         const engine::Instant t = now();
         if (engine_->next_deadline() <= t) {
@@ -529,6 +587,10 @@ void Runtime::send_collected() {
 
 void Runtime::after_engine_work(Deferred& deferred) {
     const engine::Instant t = now();
+    // Every engine call ends here, so the cached deadline is never later
+    // than the engine's (pump reads it without the lock).
+    next_deadline_ns_.store(engine_->next_deadline().time_since_epoch().count(),
+                            std::memory_order_release);
     while (auto c = engine_->poll_completion()) {
         auto it = sockets_.find(c->socket);
         if (it == sockets_.end()) continue;
@@ -551,7 +613,7 @@ void Runtime::after_engine_work(Deferred& deferred) {
             continue;
         }
         // Woken after mutex_ is released; the Waker outlives the Waiter.
-        deferred.wake.push_back((*w)->waker);
+        if ((*w)->asleep) deferred.wake.push_back((*w)->waker);
         ws.erase(w);
     }
     for (auto& [id, s] : sockets_) {
@@ -582,12 +644,16 @@ void Runtime::finish(Deferred& deferred) {
 }
 
 void Runtime::background_loop() {
+    // Not poll_usecs: that is how long a *receiver* spins, and a large value
+    // (busy-polling applications) would keep this thread spinning forever.
+    const auto background_spin = std::chrono::microseconds(std::min<std::uint32_t>(options_.poll_usecs, 50));
     epoll_event events[16];
     while (!stop_) {
         engine::Instant deadline;
         {
             std::lock_guard lock(mutex_);
             deadline = engine_->next_deadline();
+            next_deadline_ns_.store(deadline.time_since_epoch().count(), std::memory_order_release);
         }
         const engine::Instant t = now();
         engine::Duration wait = std::chrono::milliseconds(100);
@@ -596,7 +662,7 @@ void Runtime::background_loop() {
         // next burst, typically a few us away) is met by spinning: sleeping
         // would cost tens of us per burst and cap throughput far below the
         // link (network-lab.md: a cross-core wake-up is ~40 us here).
-        if (wait < std::chrono::microseconds(options_.poll_usecs)) {
+        if (wait < background_spin) {
             pump();
             continue;
         }

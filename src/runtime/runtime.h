@@ -135,6 +135,9 @@ private:
         RpcId id = 0;
         std::optional<Expected<ReceivedMessage, int>> result;
         std::shared_ptr<Waker> waker;
+        // In (or about to enter) sleep_on; a waiter that is still
+        // busy-polling finds its result without a wake-up (mutex_).
+        bool asleep = false;
     };
     struct SocketState {
         SocketId id = 0;
@@ -145,6 +148,11 @@ private:
         ~SocketState();
         bool event_signaled = false;
         std::vector<Waiter*> waiters;  // LIFO: back is the most recent
+        // The waiter watching the socket's descriptors itself (at most one);
+        // while there is one, the background thread does not watch them.
+        const Waiter* watcher = nullptr;
+        std::mutex watch_mutex;  // orders epoll_ctl on the socket's fds
+        bool watched = false;    // in the background thread's epoll set (watch_mutex)
         bool closed = false;
     };
     // Work to do after mutex_ is released.
@@ -180,6 +188,8 @@ private:
     ChannelOptions channel_options() const;
     void watch(const Channel& channel);
     void unwatch(const Channel& channel);
+    // Makes the background thread watch the socket iff no waiter does.
+    void sync_watch(SocketState& state);
 
     RuntimeOptions options_;
     mutable std::mutex mutex_;
@@ -189,6 +199,9 @@ private:
     int epoll_fd_ = -1;
     int wake_fd_ = -1;
     std::atomic<bool> stop_{false};
+    // engine_->next_deadline() as of the last engine call (ns since the
+    // clock's epoch), for pump's lock-free "is a timer due?" check.
+    std::atomic<std::int64_t> next_deadline_ns_{0};
     std::thread thread_;
 };
 
