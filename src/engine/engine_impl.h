@@ -178,6 +178,7 @@ private:
     RingQueue<Retransmission> retransmits_;
     RingQueue<Completion> completions_;
     std::vector<RpcKey> tick_keys_;  // reused by tick()
+    std::vector<Grant> grant_batch_;  // reused by take_grants()
     std::vector<std::byte> tx_buffer_;
     std::optional<Instant> next_tick_;
 };

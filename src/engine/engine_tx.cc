@@ -130,6 +130,7 @@ std::optional<Transmit> EngineImpl::transmit_data(Rpc& rpc, std::uint32_t start,
 }
 
 std::optional<Transmit> EngineImpl::poll_transmit(Instant now) {
+    take_grants();  // those the packets handled since the last poll earned
     if (!control_.empty()) {
         const ControlPacket control = control_.front();
         control_.pop_front();

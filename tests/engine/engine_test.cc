@@ -821,5 +821,27 @@ TEST(Engine, socket_info__reports_each_side_of_a_granted_rpc) {
     EXPECT_TRUE(none.rpcs.empty());
 }
 
+TEST(Engine, take_grants__one_grant_per_rpc_per_batch_of_packets) {
+    Harness net;
+    TestHost& server = net.add_host(1, server_port);
+    TestHost& client = net.add_host(2, 0);
+    const Rpc rpc = start(net, client, server, 200000);
+    // The 29 unscheduled packets leave at one instant and arrive together:
+    // the server handles them as one batch and answers with one GRANT.
+    ASSERT_TRUE(net.run_until([&] { return !net.sent_of(PacketType::grant).empty(); }));
+    const auto first = net.sent_of(PacketType::grant);
+    ASSERT_EQ(first.size(), 1u);
+    EXPECT_GT(first[0].as<wire::GrantPacket>().offset, 40000u);
+    serve(net, server, rpc, 10);
+    release(net, client, await_response(net, client));
+    // Far fewer GRANTs than scheduled DATA packets, and the message completed.
+    std::size_t scheduled = 0;
+    for (const auto& p : net.sent_of(PacketType::data)) {
+        scheduled += p.source == client.address && p.as<wire::DataPacket>().offset >= 40000;
+    }
+    EXPECT_LT(net.sent_of(PacketType::grant).size(), scheduled);
+    expect_clean(net, client, server);
+}
+
 }  // namespace
 }  // namespace uhoma::testing
