@@ -268,5 +268,15 @@ TEST(Runtime, close_socket__wakes_a_sleeping_waiter_with_eshutdown) {
     EXPECT_EQ(r.error(), ESHUTDOWN);
 }
 
+TEST(Runtime, runtime_default_config__admits_a_full_gso_train_per_pacer_release) {
+    const RuntimeOptions options;
+    EXPECT_EQ(options.config.max_nic_est_backlog_usecs, 20u);
+    // Everything else is Linux Homa's default.
+    engine::Config linux_defaults;
+    linux_defaults.max_nic_est_backlog_usecs = 20;
+    EXPECT_EQ(options.config.unsched_bytes, linux_defaults.unsched_bytes);
+    EXPECT_EQ(options.config.link_mbps, linux_defaults.link_mbps);
+}
+
 }  // namespace
 }  // namespace uhoma::runtime
