@@ -3,6 +3,7 @@
 #include "api/control.h"
 
 #include <gtest/gtest.h>
+#include "support/temp_dir.h"
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -21,25 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = "/tmp/uhoma-control-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using TempDir = uhoma::testing::TempDir;
 
 std::map<std::string, ControlHandler, std::less<>> test_handlers() {
     std::map<std::string, ControlHandler, std::less<>> h;

@@ -41,6 +41,7 @@
 #include <gtest/gtest.h>
 
 #include "support/netns.h"
+#include "support/temp_dir.h"
 #include "uhoma/expected.h"
 
 extern char** environ;
@@ -61,31 +62,7 @@ inline std::string read_file(const std::string& path) {
     return s.str();
 }
 
-// A directory under $TMPDIR (or /tmp), removed with its contents.
-class TempDir {
-  public:
-    TempDir() {
-        const char* base = std::getenv("TMPDIR");
-        std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                              "/uhoma-integration-XXXXXX";
-        std::vector<char> buf(pattern.begin(), pattern.end());
-        buf.push_back('\0');
-        if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        if (!path_.empty() && std::getenv("UHOMA_KEEP_TEMP") == nullptr) {
-            std::error_code ec;
-            std::filesystem::remove_all(path_, ec);
-        }
-    }
-    bool ok() const { return !path_.empty(); }
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-  private:
-    std::string path_;
-};
+using TempDir = uhoma::testing::TempDir;
 
 // One child process; killed (SIGKILL to its process group) and reaped on
 // destruction unless it was already waited for.

@@ -192,26 +192,40 @@ void install_handler() {
     ASSERT_EQ(::sigaction(SIGUSR1, &action, nullptr), 0);
 }
 
+// A receive(server, any) on its own thread, which the test can signal.
+class WaitingThread {
+public:
+    WaitingThread(Node& node, bool interruptible)
+        : result_(std::async(std::launch::async, [this, &node, interruptible] {
+              thread_ = ::pthread_self();
+              started_ = true;
+              auto r = node.runtime->receive(node.server, 0, std::nullopt, interruptible);
+              done_ = true;
+              return r;
+          })) {
+        while (!started_) std::this_thread::yield();  // pthread_kill needs a live thread id
+    }
+    void signal() { ::pthread_kill(thread_.load(), SIGUSR1); }
+    bool done() const { return done_; }
+    Expected<engine::ReceivedMessage, int> result() { return result_.get(); }
+
+private:
+    std::atomic<pthread_t> thread_{};
+    std::atomic<bool> started_{false};
+    std::atomic<bool> done_{false};
+    std::future<Expected<engine::ReceivedMessage, int>> result_;
+};
+
 TEST(Runtime, receive__interruptible_wait_ends_with_eintr_on_a_signal) {
     install_handler();
     auto node = make_node(DriverKind::udp, 0, 21200);
     ASSERT_TRUE(node);
-    std::atomic<bool> done{false};
-    std::atomic<pthread_t> waiter_thread{};
-    std::atomic<bool> started{false};
-    auto result = std::async(std::launch::async, [&] {
-        waiter_thread = ::pthread_self();
-        started = true;
-        auto r = node->runtime->receive(node->server, 0, std::nullopt, true);
-        done = true;
-        return r;
-    });
-    while (!started) std::this_thread::yield();  // pthread_kill needs a live thread id
-    while (!done) {
+    WaitingThread waiter(*node, true);
+    while (!waiter.done()) {
         std::this_thread::sleep_for(5ms);
-        if (!done) ::pthread_kill(waiter_thread.load(), SIGUSR1);
+        if (!waiter.done()) waiter.signal();
     }
-    auto r = result.get();
+    auto r = waiter.result();
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error(), EINTR);
     // The socket still works: the interrupted waiter left no trace.
@@ -222,26 +236,16 @@ TEST(Runtime, receive__uninterruptible_wait_survives_signals) {
     install_handler();
     auto node = make_node(DriverKind::udp, 0, 21300);
     ASSERT_TRUE(node);
-    std::atomic<bool> done{false};
-    std::atomic<pthread_t> waiter_thread{};
-    std::atomic<bool> started{false};
-    auto result = std::async(std::launch::async, [&] {
-        waiter_thread = ::pthread_self();
-        started = true;
-        auto r = node->runtime->receive(node->server, 0, std::nullopt, false);
-        done = true;
-        return r;
-    });
-    while (!started) std::this_thread::yield();  // pthread_kill needs a live thread id
+    WaitingThread waiter(*node, false);
     const int before = signals_handled.load();
     while (signals_handled.load() < before + 10) {
         std::this_thread::sleep_for(2ms);
-        ::pthread_kill(waiter_thread.load(), SIGUSR1);
+        waiter.signal();
     }
-    EXPECT_FALSE(done.load());
+    EXPECT_FALSE(waiter.done());
     const auto request = pattern(500, 5);
     ASSERT_TRUE(node->runtime->send_request(node->client, loopback(node->server_port), request, 0, false));
-    auto r = result.get();
+    auto r = waiter.result();
     ASSERT_TRUE(r.has_value()) << std::strerror(r.error());
     EXPECT_EQ(gather(node->server_region, *r), request);
 }

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include "support/temp_dir.h"
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -91,26 +92,7 @@ inline std::vector<std::string> split_lines(const std::string& text) {
     return lines;
 }
 
-// A fresh directory under ::testing::TempDir(), removed with its contents.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = ::testing::TempDir() + "uhoma-tools-XXXXXX";
-        if (mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    std::filesystem::path path_;
-};
+using TempDir = uhoma::testing::TempDir;
 
 inline std::string read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

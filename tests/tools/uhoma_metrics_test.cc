@@ -2,6 +2,7 @@
 // echo_client RPCs; the tool reads its metrics, rates and timetrace through
 // the control socket, and fails cleanly when it cannot.
 #include <gtest/gtest.h>
+#include "support/temp_dir.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -33,25 +34,7 @@ const std::string metrics_bin = UHOMA_METRICS_BIN;
 const std::string server_bin = ECHO_SERVER_BIN;
 const std::string client_bin = ECHO_CLIENT_BIN;
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = "/tmp/uhoma-metrics-XXXXXX";
-        if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string file(const std::string& name) const { return path_ + "/" + name; }
-    const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using TempDir = uhoma::testing::TempDir;
 
 std::string read_text(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
