@@ -252,7 +252,7 @@ Expected<bool, int> DatagramIo::fill(std::size_t max_packets) {
         filled_slots_ = 0;
         next_slot_ = 0;
         const std::size_t count = std::min(config_.batch, max_packets);
-        for (std::size_t i = 0; i < count; ++i) {
+        for (std::size_t i = 0; i < std::min(count, dirty_slots_); ++i) {
             msghdr& header = receive_messages_[i].msg_hdr;
             header.msg_namelen = sizeof(sockaddr_storage);
             header.msg_controllen = sizeof(Control::bytes);
@@ -262,6 +262,9 @@ Expected<bool, int> DatagramIo::fill(std::size_t max_packets) {
         ++stats_.receive_syscalls;
         const int result = ::recvmmsg(fd_.get(), receive_messages_.data(),
                                       static_cast<unsigned>(count), MSG_DONTWAIT, nullptr);
+        // The kernel writes back only the headers of datagrams it returned
+        // (and at most the first one on an error); the rest stay reset.
+        dirty_slots_ = result > 0 ? static_cast<std::size_t>(result) : 1;
         if (result < 0) {
             const int error = errno;
             if (error == EAGAIN || error == EWOULDBLOCK) return false;
@@ -369,6 +372,7 @@ void DatagramIo::drain() {
         if (result < 0 && errno == EINTR) continue;
         if (result <= 0) break;
     }
+    dirty_slots_ = SIZE_MAX;
     filled_slots_ = 0;
     next_slot_ = 0;
 }

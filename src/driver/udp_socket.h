@@ -259,6 +259,10 @@ private:
     std::unique_ptr<std::byte[]> buffers_;  // batch * slot_size_
     std::size_t filled_slots_ = 0;
     std::size_t next_slot_ = 0;
+    // Receive headers the kernel may have written since they were last
+    // reset: fill() resets only these, so an empty poll (a busy-polling
+    // waiter's common case) does not touch all `batch` of them.
+    std::size_t dirty_slots_ = SIZE_MAX;
 };
 
 }  // namespace detail

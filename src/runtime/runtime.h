@@ -153,6 +153,9 @@ private:
         // In (or about to enter) sleep_on; a waiter that is still
         // busy-polling finds its result without a wake-up (mutex_).
         bool asleep = false;
+        // Set (under mutex_) once `result` is; a busy-polling waiter reads
+        // it without the lock.
+        std::atomic<bool> ready{false};
     };
     struct SocketState {
         SocketId id = 0;
@@ -166,6 +169,11 @@ private:
         // The waiter watching the socket's descriptors itself (at most one);
         // while there is one, the background thread does not watch them.
         const Waiter* watcher = nullptr;
+        // Busy-polling mode: after its watcher leaves, the socket stays out
+        // of the background thread's epoll set until this time (see
+        // "Leases" in runtime.cc), so back-to-back receives cost no epoll_ctl
+        // and packets between them wake nobody.
+        engine::Instant lease_until{};
         std::mutex watch_mutex;  // orders epoll_ctl on the socket's fds
         bool watched = false;    // in the background thread's epoll set (watch_mutex)
         bool closed = false;
@@ -182,6 +190,12 @@ private:
     static engine::Instant now();
     // One round of receive -> engine -> send. Returns whether anything moved.
     bool pump();
+    // pump() for one socket only: what a waiter watching it spins on.
+    void pump_watched(SocketState& state);
+    // Parts of a pump: one socket's packets through the engine, and the
+    // timers if one is due. Both return whether they did anything.
+    bool pump_socket(SocketState& state, Deferred& deferred);
+    bool run_due_timers(Deferred& deferred);
     // Under mutex_: timers, completions, readiness; fills `deferred`.
     void after_engine_work(Deferred& deferred);
     // Under mutex_: copy the engine's output into this thread's tx arena.
@@ -203,8 +217,12 @@ private:
     ChannelOptions channel_options() const;
     void watch(const Channel& channel);
     void unwatch(const Channel& channel);
-    // Makes the background thread watch the socket iff no waiter does.
+    // Makes the background thread watch the socket iff no waiter does and
+    // its lease has ended.
     void sync_watch(SocketState& state);
+    // Background thread: ends expired leases; returns the time the next one
+    // expires, or `never`.
+    engine::Instant end_expired_leases();
 
     RuntimeOptions options_;
     mutable std::mutex mutex_;
