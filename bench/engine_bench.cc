@@ -28,8 +28,9 @@
 //
 // What is in the numbers: receiving includes decoding and validating the
 // packet and copying its payload into the receive region; transmitting
-// includes encoding the packet (payload copied into the engine's transmit
-// buffer). Not included: send_request's copy of the message and, for 1 MB
+// includes encoding the packet header (the payload is handed out as a span
+// of the message with a reference to it, not copied; the kernel copies it
+// when the runtime sends). Not included: send_request's copy of the message and, for 1 MB
 // messages, receive/release/reply (per message, untimed).
 //
 // Short RPCs (BM_server_short_rpc) are timed whole: request in, completion,
@@ -156,8 +157,9 @@ void exchange(Host& a, Host& b, Instant& now, F&& record) {
             Host& from = direction == 0 ? a : b;
             Host& to = direction == 0 ? b : a;
             while (auto t = from.engine->poll_transmit(now)) {
-                record(from, t->bytes);
-                to.engine->handle_packet(t->bytes, from.address, now);
+                const std::vector<std::byte> bytes = uhoma::engine::packet_bytes(*t);  // untimed
+                record(from, bytes);
+                to.engine->handle_packet(bytes, from.address, now);
                 progress = true;
             }
         }
@@ -270,9 +272,11 @@ void encode_request(const RequestTemplate& t, RpcId id, RpcId acked, PacketSlots
 std::optional<std::uint16_t> drain(Engine& engine, Instant now) {
     std::optional<std::uint16_t> version;
     while (auto t = engine.poll_transmit(now)) {
-        benchmark::DoNotOptimize(t->bytes.data());
-        if (t->bytes.size() == wire::cutoffs_size) {  // rare: decoding is fine
-            auto p = wire::decode(t->bytes);
+        benchmark::DoNotOptimize(t->header.data());
+        benchmark::DoNotOptimize(t->payload.data());
+        // Control packets are all header.
+        if (t->payload.empty() && t->header.size() == wire::cutoffs_size) {  // rare: decoding is fine
+            auto p = wire::decode(t->header);
             if (p.has_value()) {
                 if (const auto* c = std::get_if<wire::CutoffsPacket>(&*p)) {
                     version = c->cutoff_version;
@@ -498,8 +502,9 @@ class LargeSendRig {
     [[gnu::noinline]] void step() {
         Engine& engine = *sender_.engine;
         auto t = engine.poll_transmit(now_);
-        if (t && t->bytes.size() > wire::data_header_size) {
-            benchmark::DoNotOptimize(t->bytes.data());
+        if (t && t->size() > wire::data_header_size) {
+            benchmark::DoNotOptimize(t->header.data());
+            benchmark::DoNotOptimize(t->payload.data());
         } else {
             ++failures_;
         }

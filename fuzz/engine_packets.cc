@@ -46,6 +46,10 @@
 //     port == its dport and sport == one of our ports, and DATA carries the
 //     bytes of the message it belongs to (every message the harness sends is
 //     a prefix of one pseudo-random pattern, so payload == pattern[offset..]);
+//   * a DATA payload is handed out by reference (Transmit::keep), not
+//     copied: the payloads of the last drain, held as a runtime holds them
+//     while it sends outside the engine lock, still equal the pattern after
+//     the next operation (which may abort the RPC or close its socket);
 //   * the engine never fails to build a packet (control_xmit_errors and
 //     data_xmit_errors stay 0: the encoder rejects what the decoder would);
 //   * one poll_transmit drain ends within 100,000 packets; a deadline that
@@ -348,11 +352,15 @@ class Harness {
   private:
     // --- Checks ---------------------------------------------------------------
 
-    void check_transmit(const engine::Transmit& t) {
+    // `bytes` is packet_bytes(t).
+    void check_transmit(const engine::Transmit& t, std::span<const std::byte> bytes) {
         const bool ipv6 = !t.destination.address.is_ipv4();
         require(t.priority < 8);
-        require(t.bytes.size() <= config_.mtu - (ipv6 ? 40u : 20u));
-        auto decoded = wire::decode(t.bytes);
+        require(t.size() <= config_.mtu - (ipv6 ? 40u : 20u));
+        // Only DATA carries a payload apart from its header, and only DATA
+        // needs its message kept alive.
+        require(t.payload.empty() == (t.keep == nullptr));
+        auto decoded = wire::decode(bytes);
         require(decoded.has_value());
         const wire::Header& h = wire::packet_header(*decoded);
         require(h.dport == t.destination.port);
@@ -372,14 +380,23 @@ class Harness {
     }
 
     void drain() {
+        // The payloads held since the last drain outlived whatever the
+        // operation did to their RPCs.
+        for (const HeldPayload& h : held_payloads_) require(matches_pattern(h.offset, h.payload));
+        held_payloads_.clear();
         for (std::size_t n = 0;; ++n) {
             require(n <= kMaxDrain);  // poll_transmit must run dry
             auto t = engine_->poll_transmit(now_);
             if (!t) break;
-            check_transmit(*t);
+            std::vector<std::byte> bytes = engine::packet_bytes(*t);
+            check_transmit(*t, bytes);
+            if (t->keep != nullptr && held_payloads_.size() < kMaxHeldPayloads) {
+                const auto decoded = wire::decode(bytes);
+                const auto& d = std::get<wire::DataPacket>(*decoded);
+                held_payloads_.push_back(HeldPayload{d.offset, t->payload, t->keep});
+            }
             if (loopback_.size() < kLoopbackCap) {
-                loopback_.push_back(SentCopy{
-                    t->destination, std::vector<std::byte>(t->bytes.begin(), t->bytes.end())});
+                loopback_.push_back(SentCopy{t->destination, std::move(bytes)});
             }
         }
         while (auto c = engine_->poll_completion()) {
@@ -969,6 +986,13 @@ class Harness {
     Instant now_{};
     std::uint64_t cookie_ = 1;
     std::deque<SentCopy> loopback_;
+    struct HeldPayload {
+        std::uint32_t offset;
+        std::span<const std::byte> payload;
+        std::shared_ptr<const void> keep;
+    };
+    static constexpr std::size_t kMaxHeldPayloads = 64;
+    std::vector<HeldPayload> held_payloads_;  // DATA payloads of the last drain
     std::vector<Held> held_;
     std::vector<PendingReply> pending_;
     std::set<std::pair<Address, std::uint64_t>> requests_;  // (client address, client id)

@@ -27,6 +27,8 @@
 // Sending: IP_HDRINCL stays off, so the kernel writes the IP header; the
 // priority travels as an IP_TOS (IPv4) or IPV6_TCLASS (IPv6) control message
 // per packet (tos = priority << 5), and packets are batched with sendmmsg.
+// Each datagram is gathered from the Transmit's header and payload (two
+// iovecs, as for UDP), so DATA payloads are not copied in user space.
 // There is no GSO for raw sockets, so every packet costs a full trip
 // through the kernel (network-lab table 6: the same per-packet cost as
 // UDP, none of its 5-10x GSO/GRO savings). Packets larger than the MTU would
@@ -88,7 +90,8 @@ public:
     std::span<const std::uint16_t> ports() const { return ports_; }
     const DriverStats& stats() const { return io_.stats(); }
 
-    // Sends `packets` in order, without blocking: one IP datagram each,
+    // Sends `packets` in order, without blocking: one IP datagram each
+    // (header then payload; both must stay valid during the call),
     // protocol 146, to destination.address (destination.port is not used:
     // the Homa header carries ports) with TOS tos_for_priority(priority); up
     // to `batch` per sendmmsg. Returns how many packets, from the front,

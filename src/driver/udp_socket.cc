@@ -1,6 +1,7 @@
 #include "driver/udp_socket.h"
 
 #include <netinet/udp.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,10 @@ namespace {
 // payload an IPv4 datagram can carry (IPv6 allows 20 bytes more).
 constexpr std::size_t max_gso_segments = 64;
 constexpr std::size_t max_gso_payload = 65'507;
+// Each packet is gathered from two iovecs (header, payload); a message's
+// iovec list must stay within the kernel's limit.
+constexpr std::size_t iovecs_per_packet = 2;
+static_assert(max_gso_segments * iovecs_per_packet <= UIO_MAXIOV);
 // A GRO buffer holds a whole train: at most a maximal UDP payload.
 constexpr std::size_t gro_buffer_size = 65'536;
 // The largest IPv4 header (IHL 15), in front of raw IPv4 payloads.
@@ -108,7 +113,7 @@ DatagramIo::DatagramIo(UniqueFd fd, const Config& config) : fd_(std::move(fd)), 
     send_addresses_.resize(batch);
     send_controls_.resize(batch);
     send_counts_.resize(batch);
-    send_iovecs_.resize(batch * segments);
+    send_iovecs_.resize(batch * segments * iovecs_per_packet);
 
     slot_size_ = config_.gro ? gro_buffer_size
                              : config_.max_packet + (config_.ipv4_header ? max_ipv4_header : 0);
@@ -157,14 +162,17 @@ Expected<std::size_t, int> DatagramIo::send(std::span<const engine::Transmit> pa
             }
 
             // The train: neighbours with the same destination, priority and
-            // size; a shorter packet ends it.
-            const std::size_t size = first.bytes.size();
+            // size; a shorter packet ends it. Sizes are whole packets
+            // (header + payload): GSO cuts the gathered bytes into segments
+            // of `size` bytes, so where the header ends inside a segment
+            // does not matter.
+            const std::size_t size = first.size();
             std::size_t count = 1;
             if (segment_limit > 1 && size > 0 && size <= 0xFFFF) {
                 std::size_t total = size;
                 while (next + count < packets.size() && count < segment_limit) {
                     const engine::Transmit& packet = packets[next + count];
-                    const std::size_t length = packet.bytes.size();
+                    const std::size_t length = packet.size();
                     if (packet.destination != first.destination ||
                         packet.priority != first.priority || length == 0 || length > size ||
                         total + length > max_gso_payload) {
@@ -176,10 +184,16 @@ Expected<std::size_t, int> DatagramIo::send(std::span<const engine::Transmit> pa
                 }
             }
 
+            // header0, payload0, header1, payload1, ...: empty parts (a
+            // control packet's payload) take no iovec.
+            std::size_t parts = 0;
             for (std::size_t i = 0; i < count; ++i) {
-                const std::span<const std::byte> bytes = packets[next + i].bytes;
-                send_iovecs_[iovecs + i] =
-                    iovec{const_cast<std::byte*>(bytes.data()), bytes.size()};
+                const engine::Transmit& packet = packets[next + i];
+                for (const std::span<const std::byte> part : {packet.header, packet.payload}) {
+                    if (part.empty()) continue;
+                    send_iovecs_[iovecs + parts++] =
+                        iovec{const_cast<std::byte*>(part.data()), part.size()};
+                }
             }
             send_addresses_[messages] = address.value();
             Control& control = send_controls_[messages];
@@ -200,12 +214,12 @@ Expected<std::size_t, int> DatagramIo::send(std::span<const engine::Transmit> pa
             header.msg_name = &send_addresses_[messages];
             header.msg_namelen = send_addresses_[messages].length;
             header.msg_iov = &send_iovecs_[iovecs];
-            header.msg_iovlen = count;
+            header.msg_iovlen = parts;
             header.msg_control = control.bytes;
             header.msg_controllen = control_length;
             send_counts_[messages] = count;
             ++messages;
-            iovecs += count;
+            iovecs += parts;
             next += count;
         }
 

@@ -4,8 +4,10 @@
 // Design notes
 // ------------
 // A driver only moves bytes. It never decodes Homa: each engine Transmit
-// becomes one UDP datagram whose payload is the whole Homa packet and whose
-// destination port is Transmit::destination.port; each received datagram (or
+// becomes one UDP datagram whose payload is the whole Homa packet (the
+// Transmit's header followed by its payload, gathered by the kernel from two
+// iovecs) and whose destination port is Transmit::destination.port; each
+// received datagram (or
 // each segment of a GRO super-datagram) is handed up as one packet with the
 // sender's address, UDP port and TOS byte. Validation is the engine's job.
 //
@@ -23,11 +25,16 @@
 //   with a UDP_SEGMENT control message: the shape of the DATA packets the
 //   engine emits for one message. Packets are never reordered: grouping
 //   only looks at neighbours, so the per-destination order the engine chose
-//   is the order on the wire. Each message gathers its packets with one
-//   iovec per packet, so nothing is copied in user space; the kernel copies
-//   once, as it must anyway. Up to `batch` messages go in one sendmmsg.
-//   A train is capped at 64 segments (older kernels' UDP_MAX_SEGMENTS) and
-//   65,507 payload bytes (the largest IPv4 UDP datagram).
+//   is the order on the wire. Each message gathers its packets with two
+//   iovecs per packet, header0, payload0, header1, payload1, ... (an empty
+//   part takes none), so nothing is copied in user space: the headers sit
+//   in the caller's buffer and DATA payloads in the engine's message
+//   storage; the kernel copies once, as it must anyway. GSO cuts the
+//   gathered bytes by count, so segment i is exactly header_i + payload_i
+//   whenever the packets have the size the train requires. Up to `batch`
+//   messages go in one sendmmsg. A train is capped at 64 segments (older
+//   kernels' UDP_MAX_SEGMENTS; 128 iovecs, far below UIO_MAXIOV) and 65,507
+//   payload bytes (the largest IPv4 UDP datagram).
 // * receive() reads up to `batch` datagrams with one recvmmsg. With GRO on,
 //   a buffer may hold a train; the UDP_GRO control message gives the segment
 //   size and the driver reports each segment as its own packet, pointing
@@ -56,14 +63,15 @@
 // returned as errors.
 //
 // Memory is allocated once, in open(): the message, address, control and
-// iovec arrays for `batch` messages, and `batch` receive buffers of
-// `max_packet` bytes, or 64 KiB each with GRO (a GRO buffer must hold a whole
-// train; 4 MiB of address space at the default batch of 64, committed by
-// the kernel only as buffers are used). A received packet's bytes stay valid
-// until the next receive() call: a call reads the socket only when nothing
-// from an earlier call is pending (when the previous call left GRO segments
-// undelivered because max_packets was reached, it delivers those and
-// returns), and reads again only while it has delivered nothing.
+// iovec arrays for `batch` messages (two iovecs per packet of a train), and
+// `batch` receive buffers of `max_packet` bytes, or 64 KiB each with GRO (a
+// GRO buffer must hold a whole train; 4 MiB of address space at the default
+// batch of 64, committed by the kernel only as buffers are used). A
+// received packet's bytes stay valid until the next receive() call: a call
+// reads the socket only when nothing from an earlier call is pending (when
+// the previous call left GRO segments undelivered because max_packets was
+// reached, it delivers those and returns), and reads again only while it
+// has delivered nothing.
 //
 // IPv4 and IPv6: peers are engine::Address values (IPv6 bytes, IPv4
 // mapped). A socket bound to an IPv4-mapped address is an AF_INET socket;
@@ -243,7 +251,7 @@ private:
     std::size_t slot_size_ = 0;
     DriverStats stats_;
 
-    // send side: `batch` messages, `batch * max_segments` iovecs
+    // send side: `batch` messages, `batch * max_segments * 2` iovecs
     std::vector<mmsghdr> send_messages_;
     std::vector<SocketAddress> send_addresses_;
     std::vector<Control> send_controls_;
@@ -298,7 +306,8 @@ public:
     bool gro() const { return gro_; }
     const DriverStats& stats() const { return io_.stats(); }
 
-    // Sends `packets` in order, without blocking. Each packet is one UDP
+    // Sends `packets` in order, without blocking. Each packet (header then
+    // payload; both must stay valid during the call) is one UDP
     // datagram to destination.address:destination.port with TOS
     // tos_for_priority(priority). With gso, consecutive packets with the same
     // destination and priority and equal sizes (the last may be shorter) go

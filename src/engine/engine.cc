@@ -91,7 +91,8 @@ EngineImpl::EngineImpl(const Config& config, const EngineOptions& options)
       grants_(config_, metrics_),
       nic_(config_),
       pacer_(config_) {
-    tx_buffer_.resize(std::max<std::size_t>(config.mtu, wire::max_header_size));
+    // Headers only: DATA payloads stay in the message storage (engine_tx.cc).
+    tx_buffer_.resize(wire::max_header_size);
 }
 
 Socket* EngineImpl::find_socket(SocketId id) {
@@ -241,7 +242,11 @@ Rpc& EngineImpl::create_rpc(Socket& socket, Peer& peer, std::uint16_t peer_port,
 
 void EngineImpl::init_message_out(Rpc& rpc, std::span<const std::byte> message, Instant now) {
     MessageOut& out = rpc.out;
-    out.data.assign(message.begin(), message.end());
+    // Fresh storage for every message, never reused: packets of an earlier
+    // message may still be on their way to the kernel (rpc.h).
+    auto data = std::make_shared_for_overwrite<std::byte[]>(message.size());
+    std::memcpy(data.get(), message.data(), message.size());
+    out.data = std::move(data);
     out.length = static_cast<std::uint32_t>(message.size());
     out.unscheduled = std::min(config_.unsched_bytes, out.length);
     out.granted = out.unscheduled;
@@ -504,7 +509,7 @@ void EngineImpl::queue_ack(Rpc& rpc, Instant) {
 void EngineImpl::end_rpc(Rpc& rpc, Instant now) {
     Socket* socket = find_socket(rpc.socket);
     if (socket != nullptr) {
-        socket->send_bytes -= rpc.out.data.size();
+        socket->send_bytes -= rpc.out.length;
         if (rpc.is_client()) {
             socket->client_rpcs.erase(rpc.id);
         } else {

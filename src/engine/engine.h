@@ -14,7 +14,8 @@
 //     send_reply, receive, release_bpages, abort, set_receive_buffer.
 //
 // Outputs are pulled: poll_transmit(now) yields packets (with the priority a
-// switch should see) until it returns nullopt, poll_completion() yields
+// switch should see; DATA as a header plus a span of the message, never
+// copied, see types.h) until it returns nullopt, poll_completion() yields
 // messages that became ready to receive (so a runtime can wake a waiter), and
 // next_deadline() says when to call handle_timeout(). For given inputs the
 // outputs are always the same, so tests, real sockets and the simulator run
@@ -176,8 +177,10 @@ public:
     // --- I/O ----------------------------------------------------------------
     void handle_packet(std::span<const std::byte> bytes, const Address& source, Instant now);
     void handle_timeout(Instant now);
-    // The next packet to send, or nullopt. Transmit::bytes stays valid until
-    // the next call into the engine.
+    // The next packet to send, or nullopt. Transmit::header stays valid
+    // until the next call into the engine; Transmit::payload (DATA bytes in
+    // the RPC's message storage, not copied) as long as a copy of
+    // Transmit::keep lives, even if the RPC ends in the meantime.
     std::optional<Transmit> poll_transmit(Instant now);
     std::optional<Completion> poll_completion();
     // When handle_timeout() must next run; `never` when nothing is pending.

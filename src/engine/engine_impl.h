@@ -119,9 +119,12 @@ private:
     std::optional<Transmit> transmit_data(Rpc& rpc, std::uint32_t start, std::uint32_t end,
                                           std::uint8_t level, bool retransmit,
                                           std::uint32_t incoming, Instant now);
+    // The packet whose header_size header bytes are in tx_buffer_, followed
+    // by `payload`, which `keep` keeps alive (types.h, Transmit).
     std::optional<Transmit> emit(const Endpoint& destination, std::uint8_t level,
-                                 std::size_t size, wire::PacketType type, bool ipv6,
-                                 Instant now);
+                                 std::size_t header_size, std::span<const std::byte> payload,
+                                 std::shared_ptr<const void> keep, wire::PacketType type,
+                                 bool ipv6, Instant now);
     std::uint8_t control_level() const {
         return static_cast<std::uint8_t>(config_.num_priorities - 1);
     }
@@ -179,7 +182,7 @@ private:
     RingQueue<Completion> completions_;
     std::vector<RpcKey> tick_keys_;  // reused by tick()
     std::vector<Grant> grant_batch_;  // reused by take_grants()
-    std::vector<std::byte> tx_buffer_;
+    std::vector<std::byte> tx_buffer_;  // the header of the packet poll_transmit returned
     std::optional<Instant> next_tick_;
 };
 

@@ -7,6 +7,13 @@
 // send), with the pacer's FIFO share for the oldest message, while the NIC
 // queue estimate is under max_nic_est_backlog_usecs; a message with at most
 // defer_min_bytes left goes even when the estimate is over the limit.
+//
+// No payload is copied here: a DATA packet is its 56-byte header, encoded
+// into tx_buffer_, plus a span of the RPC's message storage and a reference
+// that keeps that storage alive (types.h, Transmit). Encoding the header
+// alone with encode_data_header gives exactly the bytes encode() would write
+// in front of the payload, so the wire is unchanged. Control packets are
+// header only.
 #include <algorithm>
 #include <cstring>
 
@@ -94,13 +101,18 @@ std::uint32_t EngineImpl::next_packet_end(const Rpc& rpc, std::uint32_t start) c
 }
 
 std::optional<Transmit> EngineImpl::emit(const Endpoint& destination, std::uint8_t level,
-                                         std::size_t size, wire::PacketType type, bool ipv6,
-                                         Instant now) {
+                                         std::size_t header_size,
+                                         std::span<const std::byte> payload,
+                                         std::shared_ptr<const void> keep, wire::PacketType type,
+                                         bool ipv6, Instant now) {
     const std::uint8_t mapped = config_.priority_map[std::min<std::size_t>(level, 7)];
+    const std::size_t size = header_size + payload.size();
     count_sent(metrics_, type);
     count_priority(metrics_, mapped, size);
     nic_.on_send(size, ipv6, now);
-    return Transmit{destination, mapped, std::span<const std::byte>(tx_buffer_.data(), size)};
+    return Transmit{destination, mapped,
+                    std::span<const std::byte>(tx_buffer_.data(), header_size), payload,
+                    std::move(keep)};
 }
 
 std::optional<Transmit> EngineImpl::transmit_data(Rpc& rpc, std::uint32_t start,
@@ -119,14 +131,16 @@ std::optional<Transmit> EngineImpl::transmit_data(Rpc& rpc, std::uint32_t start,
     data.cutoff_version = peer.cutoff_version;
     data.retransmit = retransmit;
     data.offset = start;
-    data.payload = std::span<const std::byte>(rpc.out.data).subspan(start, end - start);
-    auto size = wire::encode(data, tx_buffer_);
+    const std::size_t length = end - start;
+    auto size = wire::encode_data_header(data, length, tx_buffer_);
     if (!size) {
         ++metrics_.data_xmit_errors;
         return std::nullopt;
     }
     UHOMA_TT(now, "tx DATA id %llu offset %u length %u retransmit %u", data.header.sender_id, start, end - start, retransmit);
-    return emit(rpc.peer_endpoint(), level, *size, wire::PacketType::data, peer.ipv6, now);
+    const std::span<const std::byte> payload(rpc.out.data.get() + start, length);
+    return emit(rpc.peer_endpoint(), level, *size, payload, rpc.out.data, wire::PacketType::data,
+                peer.ipv6, now);
 }
 
 std::optional<Transmit> EngineImpl::poll_transmit(Instant now) {
@@ -136,8 +150,8 @@ std::optional<Transmit> EngineImpl::poll_transmit(Instant now) {
         control_.pop_front();
         UHOMA_TT(now, "tx %s to port %u", wire::packet_type_name(control.type), control.destination.port);
         std::memcpy(tx_buffer_.data(), control.bytes.data(), control.size);
-        return emit(control.destination, control_level(), control.size, control.type,
-                    !control.destination.address.is_ipv4(), now);
+        return emit(control.destination, control_level(), control.size, {}, nullptr,
+                    control.type, !control.destination.address.is_ipv4(), now);
     }
 
     while (!retransmits_.empty()) {

@@ -10,6 +10,14 @@
 // hold keys and skip entries whose RPC has ended, instead of being searched
 // and edited when an RPC dies. That keeps ending an RPC O(1) apart from the
 // grant manager and makes stale references impossible.
+//
+// The outgoing message is held by a shared_ptr rather than a vector because
+// DATA payloads leave the engine without a copy (types.h, Transmit): a
+// runtime keeps a reference to the storage while it sends outside the
+// engine lock, so an RPC that ends meanwhile frees only its bookkeeping and
+// the bytes go when the last packet referring to them has been sent. The
+// storage is written once, when it is created, and never reused for another
+// message.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +57,9 @@ struct Peer {
 };
 
 struct MessageOut {
-    std::vector<std::byte> data;
+    // `length` bytes, immutable once created; shared with packets in flight
+    // to the kernel (never written again, so readers need no lock).
+    std::shared_ptr<const std::byte[]> data;
     std::uint32_t length = 0;
     std::uint32_t unscheduled = 0;  // min(unsched_bytes, length)
     std::uint32_t granted = 0;      // may send everything below this

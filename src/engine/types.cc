@@ -22,4 +22,12 @@ std::string Endpoint::to_string() const {
     return (address.is_ipv4() ? a : "[" + a + "]") + ":" + std::to_string(port);
 }
 
+std::vector<std::byte> packet_bytes(const Transmit& transmit) {
+    std::vector<std::byte> bytes;
+    bytes.reserve(transmit.size());
+    bytes.insert(bytes.end(), transmit.header.begin(), transmit.header.end());
+    bytes.insert(bytes.end(), transmit.payload.begin(), transmit.payload.end());
+    return bytes;
+}
+
 }  // namespace uhoma::engine

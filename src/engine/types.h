@@ -9,6 +9,18 @@
 //
 // Addresses are kept as IPv6, with IPv4 peers IPv4-mapped (::ffff:a.b.c.d),
 // as Linux Homa does, so one peer table serves both families.
+//
+// A Transmit is a packet in two parts so that DATA payloads are never copied
+// in user space after send_request/send_reply took the application's bytes:
+// the engine encodes only the (small) header into its own buffer and hands
+// over a span of the RPC's message storage as the payload, with a
+// shared-ownership handle on that storage. A runtime copies the header,
+// keeps the handle and the span, releases the engine lock and lets the
+// kernel gather both parts (one iovec each): the payload stays valid and
+// unchanged even if the RPC ends or is aborted before the send, because the
+// engine never writes into message storage after creating it and frees it
+// only with its last owner. Copying the handle is one atomic increment; the
+// storage is allocated once per message, never per packet.
 #pragma once
 
 #include <array>
@@ -16,8 +28,10 @@
 #include <cstring>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace uhoma::engine {
 
@@ -77,14 +91,27 @@ struct AddressHash {
 using RpcId = std::uint64_t;
 using SocketId = std::uint32_t;
 
-// One packet the engine wants sent. `priority` is the level a switch sees
-// (already mapped through priority_map): the driver writes priority << 5 into
-// the IP TOS / Traffic Class byte. `bytes` is the whole Homa packet and stays
-// valid only until the next call into the engine.
+// One packet the engine wants sent: the Homa packet is `header` followed by
+// `payload` (a DATA packet's bytes; empty for control packets). `priority`
+// is the level a switch sees (already mapped through priority_map): the
+// driver writes priority << 5 into the IP TOS / Traffic Class byte.
+//
+// Lifetimes differ: `header` stays valid only until the next call into the
+// engine; `payload` stays valid, byte for byte, for as long as a copy of
+// `keep` exists (null when the payload is empty or owned by the caller, as
+// in tests and tools that build Transmits themselves).
 struct Transmit {
     Endpoint destination;
     std::uint8_t priority = 0;
-    std::span<const std::byte> bytes;
+    std::span<const std::byte> header;
+    std::span<const std::byte> payload;
+    std::shared_ptr<const void> keep;
+
+    std::size_t size() const { return header.size() + payload.size(); }
 };
+
+// The whole packet as one contiguous copy (header then payload), for tests
+// and tools that inspect wire bytes. Allocates: not for the packet path.
+std::vector<std::byte> packet_bytes(const Transmit& transmit);
 
 }  // namespace uhoma::engine

@@ -18,18 +18,30 @@ namespace {
 
 // Per-thread scratch for one pump: packets received and packets to send.
 // Grows to the high-water mark once; no allocation per packet afterwards.
+//
+// Zero-copy transmit: under the engine lock only each packet's header (56
+// bytes for DATA, less for control packets) is copied into tx_bytes, since
+// the engine reuses its header buffer on the next call. A DATA payload stays
+// where it is, in the RPC's message storage: `pending` keeps its span and
+// `keep` the keep-alive reference the engine handed out (engine/types.h,
+// Transmit; one per run of packets from the same message), so the bytes
+// remain valid and unchanged after the lock is released even if the RPC is
+// freed or aborted before the send. The driver gathers header and payload
+// with one iovec each, and the references are dropped once the packets have
+// been handed to the kernel (or dropped).
 struct Arena {
     std::vector<driver::ReceivedPacket> received;
-    std::vector<std::byte> tx_bytes;
+    std::vector<std::byte> tx_bytes;  // headers of pending packets, back to back
     struct Pending {
-        std::size_t offset;
-        std::size_t size;
+        std::size_t offset;  // of the header in tx_bytes
+        std::size_t size;    // of the header
+        std::span<const std::byte> payload;  // kept alive by an entry of `keep`
         engine::Endpoint destination;
         std::uint8_t priority;
     };
     std::vector<Pending> pending;
     std::vector<engine::Transmit> transmits;
-    std::vector<std::shared_ptr<void>> keep;  // sockets used by pending sends
+    std::vector<std::shared_ptr<const void>> keep;  // message storage of pending payloads
 };
 thread_local Arena arena;
 
@@ -592,8 +604,13 @@ void Runtime::collect_transmits() {
     const engine::Instant t = now();
     while (auto tx = engine_->poll_transmit(t)) {
         const std::size_t offset = arena.tx_bytes.size();
-        arena.tx_bytes.insert(arena.tx_bytes.end(), tx->bytes.begin(), tx->bytes.end());
-        arena.pending.push_back({offset, tx->bytes.size(), tx->destination, tx->priority});
+        arena.tx_bytes.insert(arena.tx_bytes.end(), tx->header.begin(), tx->header.end());
+        arena.pending.push_back(
+            {offset, tx->header.size(), tx->payload, tx->destination, tx->priority});
+        // Consecutive DATA packets of one message share one reference.
+        if (tx->keep && (arena.keep.empty() || arena.keep.back() != tx->keep)) {
+            arena.keep.push_back(std::move(tx->keep));
+        }
     }
 }
 
@@ -609,9 +626,10 @@ void Runtime::send_collected() {
         arena.transmits.clear();
         while (j < arena.pending.size()) {
             const auto& p = arena.pending[j];
-            const auto bytes = std::span<const std::byte>(arena.tx_bytes).subspan(p.offset, p.size);
-            if (source_port(bytes) != sport) break;
-            arena.transmits.push_back(engine::Transmit{p.destination, p.priority, bytes});
+            const auto header = std::span<const std::byte>(arena.tx_bytes).subspan(p.offset, p.size);
+            if (source_port(header) != sport) break;
+            arena.transmits.push_back(
+                engine::Transmit{p.destination, p.priority, header, p.payload, nullptr});
             ++j;
         }
         std::shared_ptr<SocketState> state;
@@ -633,6 +651,8 @@ void Runtime::send_collected() {
     }
     arena.pending.clear();
     arena.tx_bytes.clear();
+    // Frees the messages of RPCs that ended while their packets were pending.
+    arena.keep.clear();
 }
 
 void Runtime::after_engine_work(Deferred& deferred) {

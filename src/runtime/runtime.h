@@ -21,8 +21,9 @@
 // across a packet syscall: packets are received into the socket's
 // buffers first (under that socket's rx lock, taken only with try_lock so
 // pumps never wait on each other), then the engine runs under mutex_, its
-// output is copied to a per-thread arena, and the sends and wake-ups happen
-// after unlocking. The driver's send arrays belong to the socket, so threads
+// output goes to a per-thread arena (packet headers copied, DATA payloads
+// referenced in the engine's message storage and kept alive, not copied),
+// and the sends and wake-ups happen after unlocking. The driver's send arrays belong to the socket, so threads
 // sending on the same socket take turns on its tx lock (held only for the
 // sendmmsg); they never wait for the engine.
 //
@@ -198,7 +199,8 @@ private:
     bool run_due_timers(Deferred& deferred);
     // Under mutex_: timers, completions, readiness; fills `deferred`.
     void after_engine_work(Deferred& deferred);
-    // Under mutex_: copy the engine's output into this thread's tx arena.
+    // Under mutex_: move the engine's output into this thread's tx arena
+    // (headers copied, payloads referenced).
     void collect_transmits();
     void send_collected();
     void finish(Deferred& deferred);

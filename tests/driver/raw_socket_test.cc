@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -82,16 +83,24 @@ struct Got {
     std::vector<std::byte> bytes;
 };
 
+// Owns the bytes behind a list of Transmits, each handed over as the
+// engine does: a header (the first 56 bytes, or all of a shorter packet)
+// and a payload (the rest), which the driver gathers into one datagram.
 struct Batch {
     std::vector<std::vector<std::byte>> buffers;
     std::vector<Transmit> packets;
 
     void add(const Address& to, std::uint16_t dport, std::uint8_t priority, std::size_t size) {
         buffers.push_back(make_packet(dport, static_cast<std::uint32_t>(buffers.size()), size));
-        packets.push_back(Transmit{{to, dport}, priority, {}});
+        packets.push_back(Transmit{{to, dport}, priority, {}, {}, nullptr});
     }
     std::span<const Transmit> span() {
-        for (std::size_t i = 0; i < packets.size(); ++i) packets[i].bytes = buffers[i];
+        for (std::size_t i = 0; i < packets.size(); ++i) {
+            const std::span<const std::byte> bytes = buffers[i];
+            const std::size_t split = std::min<std::size_t>(56, bytes.size());
+            packets[i].header = bytes.first(split);
+            packets[i].payload = bytes.subspan(split);
+        }
         return packets;
     }
 };

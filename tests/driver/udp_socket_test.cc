@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -122,20 +123,31 @@ UdpSocket::Options big_buffers(UdpSocket::Options options = {}) {
     return options;
 }
 
-// Owns the bytes behind a list of Transmits.
+// Owns the bytes behind a list of Transmits. Each packet is handed over in
+// two parts, as the engine does: the first `header_size` bytes (56, a DATA
+// header, by default; all of a shorter packet) as the header, the rest as
+// the payload.
 struct Batch {
     std::vector<std::vector<std::byte>> buffers;
     std::vector<Transmit> packets;
     std::vector<std::uint32_t> serials;
+    std::vector<std::size_t> header_sizes;
 
-    void add(const Endpoint& destination, std::uint8_t priority, std::size_t size) {
+    void add(const Endpoint& destination, std::uint8_t priority, std::size_t size,
+             std::size_t header_size = 56) {
         const auto serial = static_cast<std::uint32_t>(serials.size() + 1000);
         buffers.push_back(make_packet(serial, size));
         serials.push_back(serial);
-        packets.push_back(Transmit{destination, priority, {}});
+        header_sizes.push_back(header_size);
+        packets.push_back(Transmit{destination, priority, {}, {}, nullptr});
     }
     std::span<const Transmit> span() {
-        for (std::size_t i = 0; i < packets.size(); ++i) packets[i].bytes = buffers[i];
+        for (std::size_t i = 0; i < packets.size(); ++i) {
+            const std::span<const std::byte> bytes = buffers[i];
+            const std::size_t split = std::min(header_sizes[i], bytes.size());
+            packets[i].header = bytes.first(split);
+            packets[i].payload = bytes.subspan(split);
+        }
         return packets;
     }
 };
@@ -316,6 +328,60 @@ TEST(UdpSocket, send__gso_train_is_one_syscall_and_one_datagram) {
     EXPECT_EQ(b.stats().datagrams_received, 1u);
     EXPECT_EQ(b.stats().gro_datagrams, 1u);
     EXPECT_EQ(b.stats().packets_received, 41u);
+}
+
+// GSO cuts the gathered bytes by count, so a train whose packets split
+// header and payload at different points (a whole packet in the header, an
+// empty header, a 1-byte header, ...) must still arrive as exactly its
+// datagrams, as long as each packet has the train's size.
+TEST(UdpSocket, send__gso_train_of_header_payload_pairs_arrives_as_exact_datagrams) {
+    for (const bool gro : {true, false}) {
+        SCOPED_TRACE(gro ? "receiver with GRO" : "receiver without GRO");
+        UdpSocket a = open_or_die(loopback4);
+        UdpSocket::Options options;
+        options.gro = gro;
+        UdpSocket b = open_or_die(loopback4, big_buffers(options));
+        if (!a.gso()) GTEST_SKIP() << "kernel without UDP_SEGMENT";
+        const Endpoint to_b{loopback4, b.port()};
+        const std::size_t splits[] = {56, 0, 1, 1456, 700, 1455, 28};
+        Batch batch;
+        for (std::size_t i = 0; i < 30; ++i) batch.add(to_b, 4, 1456, splits[i % std::size(splits)]);
+        batch.add(to_b, 4, 90, 90);  // a header-only tail (a control packet's shape)
+
+        const std::span<const Transmit> packets = batch.span();
+        EXPECT_TRUE(packets[1].header.empty());
+        EXPECT_TRUE(packets[3].payload.empty());
+        const Expected<std::size_t, int> sent = a.send(packets);
+        ASSERT_TRUE(sent.has_value());
+        EXPECT_EQ(sent.value(), 31u);
+        EXPECT_EQ(a.stats().send_syscalls, 1u);
+        EXPECT_EQ(a.stats().messages_sent, 1u);
+        EXPECT_EQ(a.stats().gso_messages, 1u);
+
+        const std::vector<Got> got = receive_count(b, 31);
+        ASSERT_EQ(got.size(), 31u);
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].bytes, batch.buffers[i]) << "packet " << i;
+            EXPECT_EQ(got[i].tos, 4u << 5);
+        }
+        EXPECT_EQ(receive_nothing_more(b), 0u);
+    }
+}
+
+// A full train of 64 segments gathers 128 iovecs; trains of tiny packets
+// at the segment cap (every header and payload non-empty) must all arrive.
+TEST(UdpSocket, send__full_trains_of_split_packets_use_two_iovecs_per_packet) {
+    UdpSocket a = open_or_die(loopback4);
+    UdpSocket b = open_or_die(loopback4, big_buffers());
+    Batch batch;
+    for (int i = 0; i < 64 * 3; ++i) batch.add({loopback4, b.port()}, 2, 100, 40);
+    ASSERT_EQ(a.send(batch.span()).value(), 192u);
+    if (a.gso()) {
+        EXPECT_EQ(a.stats().messages_sent, 3u);
+    }
+    const std::vector<Got> got = receive_count(b, 192);
+    ASSERT_EQ(got.size(), 192u);
+    for (std::size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].bytes, batch.buffers[i]);
 }
 
 TEST(UdpSocket, send__without_gso_train_is_one_sendmmsg_of_41_datagrams) {

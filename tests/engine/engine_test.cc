@@ -758,7 +758,8 @@ TEST(Engine, poll_transmit__paces_long_messages_but_not_short_or_control) {
     ASSERT_TRUE(e->send_request(s, peer, pattern(500, 2), 0, false, now).has_value());
     auto short_packet = e->poll_transmit(now);
     ASSERT_TRUE(short_packet.has_value());
-    const auto d = std::get<wire::DataPacket>(wire::decode(short_packet->bytes).value());
+    const std::vector<std::byte> short_bytes = engine::packet_bytes(*short_packet);
+    const auto d = std::get<wire::DataPacket>(wire::decode(short_bytes).value());
     EXPECT_EQ(d.message_length, 500u);
     EXPECT_FALSE(e->poll_transmit(now).has_value());
     // Woken at each deadline, the long message goes at the link rate:

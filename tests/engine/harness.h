@@ -162,7 +162,7 @@ private:
         for (auto& h : hosts_) {
             while (auto t = h->engine->poll_transmit(now)) {
                 SentPacket p{now, h->address, t->destination, t->priority,
-                             std::vector<std::byte>(t->bytes.begin(), t->bytes.end())};
+                             engine::packet_bytes(*t)};
                 sent.push_back(p);
                 if (drop && drop(p)) {
                     dropped.push_back(p);

@@ -80,7 +80,10 @@ struct Received {
 // A scriptable host: sends what is queued (or `generate_count` numbered
 // packets), records what it receives and its timeouts, and runs optional
 // hooks. poll_transmit() reuses one buffer, so a fabric that kept the span
-// instead of copying would deliver garbage.
+// instead of copying would deliver garbage. Like the engine it hands each
+// packet over as a header (the first `header_bytes`, cutting the 8-byte
+// sequence number in two) and a payload (the rest), so a fabric that did not
+// join both parts would deliver wrong bytes.
 class FakeHost : public FabricHost {
   public:
     struct Outgoing {
@@ -127,7 +130,10 @@ class FakeHost : public FabricHost {
             return std::nullopt;
         }
         buffer = std::move(next.bytes);
-        return Transmit{Endpoint{next.destination, 1000}, next.priority, buffer};
+        const std::span<const std::byte> bytes = buffer;
+        const std::size_t split = std::min(header_bytes, bytes.size());
+        return Transmit{Endpoint{next.destination, 1000}, next.priority, bytes.first(split),
+                        bytes.subspan(split), nullptr};
     }
     Instant next_deadline() const override { return deadline; }
 
@@ -137,6 +143,7 @@ class FakeHost : public FabricHost {
     std::size_t generate_size = 0;
     std::uint8_t generate_priority = 0;
     std::uint64_t next_seq = 0;
+    std::size_t header_bytes = 5;
 
     Instant deadline = never;
     std::function<void(FakeHost&, const Received&)> on_packet;

@@ -72,6 +72,36 @@ Endpoint endpoint(const Address& address, std::uint16_t port) {
     return e;
 }
 
+// `bytes` handed over as the engine hands over DATA: a header part and a
+// payload part, which the driver must gather into one datagram. The default
+// split falls inside the pid, so a packet whose parts were not joined (or
+// joined out of order) is not recognised as ours.
+Transmit split(const Endpoint& to, std::uint8_t priority, std::span<const std::byte> bytes,
+               std::size_t header = 7) {
+    return Transmit{to, priority, bytes.first(header), bytes.subspan(header), nullptr};
+}
+
+// Bytes of our packets that arrive on `channel` within about a second.
+std::vector<std::vector<std::byte>> receive_packets(Channel& channel, std::size_t expected) {
+    std::vector<std::vector<std::byte>> packets;
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (packets.size() < expected && std::chrono::steady_clock::now() < end) {
+        auto got = channel.receive([&](const driver::ReceivedPacket& p) {
+            if (ours(p.bytes)) packets.emplace_back(p.bytes.begin(), p.bytes.end());
+        });
+        EXPECT_TRUE(got.has_value());
+        if (got && *got == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return packets;
+}
+
+// A 1,000-byte packet: packet() followed by a counting pattern.
+std::vector<std::byte> long_packet(std::uint16_t sport, std::uint16_t dport, std::uint8_t marker) {
+    std::vector<std::byte> bytes = packet(sport, dport, marker);
+    while (bytes.size() < 1000) bytes.push_back(static_cast<std::byte>(bytes.size() * 7));
+    return bytes;
+}
+
 Address loopback6() {
     Address a;
     a.bytes[15] = 1;
@@ -99,11 +129,28 @@ TEST(Channel, send_receive__udp_loopback) {
     auto b = Channel::open(0, udp_options());
     ASSERT_TRUE(a && b);
     const auto bytes = packet((*a)->port(), (*b)->port(), 7);
-    const Transmit tx{endpoint(Address::ipv4(127, 0, 0, 1), (*b)->port()), 3, bytes};
+    const Transmit tx = split(endpoint(Address::ipv4(127, 0, 0, 1), (*b)->port()), 3, bytes);
     auto sent = (*a)->send(std::span(&tx, 1));
     ASSERT_TRUE(sent.has_value());
     EXPECT_EQ(*sent, 1u);
     EXPECT_EQ(receive_markers(**b, 1), std::vector<std::uint8_t>{7});
+}
+
+TEST(Channel, send__udp_gathers_header_and_payload_into_one_datagram) {
+    auto a = Channel::open(0, udp_options());
+    auto b = Channel::open(0, udp_options());
+    ASSERT_TRUE(a && b);
+    const Endpoint to_b = endpoint(Address::ipv4(127, 0, 0, 1), (*b)->port());
+    const auto first = long_packet((*a)->port(), (*b)->port(), 1);
+    const auto second = long_packet((*a)->port(), (*b)->port(), 2);
+    const auto control = packet((*a)->port(), (*b)->port(), 3);
+    const Transmit txs[] = {split(to_b, 0, first, 56), split(to_b, 0, second, 56),
+                            split(to_b, 0, control, control.size())};
+    auto sent = (*a)->send(txs);
+    ASSERT_TRUE(sent.has_value());
+    EXPECT_EQ(*sent, 3u);
+    EXPECT_EQ(receive_packets(**b, 3),
+              (std::vector<std::vector<std::byte>>{first, second, control}));
 }
 
 TEST(Channel, open__raw_reserves_its_port_against_udp_and_raw) {
@@ -130,8 +177,8 @@ TEST(Channel, receive__raw_delivers_only_packets_for_its_port) {
     ASSERT_TRUE(a && b);
     const auto to_b = packet((*a)->port(), (*b)->port(), 1);
     const auto to_a = packet((*b)->port(), (*a)->port(), 2);
-    const Transmit txs[] = {{endpoint(Address::ipv4(127, 0, 0, 1), 0), 0, to_b},
-                            {endpoint(Address::ipv4(127, 0, 0, 1), 0), 7, to_a}};
+    const Transmit txs[] = {split(endpoint(Address::ipv4(127, 0, 0, 1), 0), 0, to_b),
+                            split(endpoint(Address::ipv4(127, 0, 0, 1), 0), 7, to_a)};
     auto sent = (*a)->send(txs);
     ASSERT_TRUE(sent.has_value());
     EXPECT_EQ(*sent, 2u);
@@ -150,8 +197,8 @@ TEST(Channel, send__raw_dual_stack_routes_each_family_to_its_socket) {
     EXPECT_EQ((*a)->fds().size(), 2u);
     const auto p4 = packet((*a)->port(), (*b)->port(), 4);
     const auto p6 = packet((*a)->port(), (*b)->port(), 6);
-    const Transmit txs[] = {{endpoint(Address::ipv4(127, 0, 0, 1), 0), 0, p4},
-                            {endpoint(loopback6(), 0), 0, p6}};
+    const Transmit txs[] = {split(endpoint(Address::ipv4(127, 0, 0, 1), 0), 0, p4),
+                            split(endpoint(loopback6(), 0), 0, p6)};
     auto sent = (*a)->send(txs);
     ASSERT_TRUE(sent.has_value());
     EXPECT_EQ(*sent, 2u);
@@ -166,12 +213,31 @@ TEST(Channel, send__raw_ipv4_only_refuses_ipv6_destinations) {
     auto a = Channel::open(0, raw_options(false));
     ASSERT_TRUE(a.has_value());
     const auto p6 = packet((*a)->port(), 1, 6);
-    const Transmit tx{endpoint(loopback6(), 0), 0, p6};
+    const Transmit tx = split(endpoint(loopback6(), 0), 0, p6);
     auto sent = (*a)->send(std::span(&tx, 1));
     ASSERT_TRUE(sent.has_value());
     EXPECT_EQ(*sent, 1u);  // consumed: refused for good and counted
     EXPECT_EQ((*a)->stats().packets_refused, 1u);
     EXPECT_EQ((*a)->stats().last_send_error, EAFNOSUPPORT);
+}
+
+TEST(Channel, send__raw_gathers_header_and_payload_into_one_datagram) {
+    REQUIRE_ROOT();
+    for (const bool ipv6 : {false, true}) {
+        SCOPED_TRACE(ipv6 ? "IPv6" : "IPv4");
+        auto a = Channel::open(0, raw_options(true));
+        auto b = Channel::open(0, raw_options(true));
+        ASSERT_TRUE(a && b);
+        const Endpoint to_b = endpoint(ipv6 ? loopback6() : Address::ipv4(127, 0, 0, 1), 0);
+        const auto data = long_packet((*a)->port(), (*b)->port(), 1);
+        const auto control = packet((*a)->port(), (*b)->port(), 2);
+        const Transmit txs[] = {split(to_b, 2, data, 56), split(to_b, 7, control, control.size())};
+        auto sent = (*a)->send(txs);
+        ASSERT_TRUE(sent.has_value());
+        EXPECT_EQ(*sent, 2u);
+        EXPECT_EQ(receive_packets(**b, 2), (std::vector<std::vector<std::byte>>{data, control}));
+        EXPECT_EQ((*a)->stats().packets_refused, 0u);
+    }
 }
 
 }  // namespace

@@ -322,7 +322,8 @@ void Fabric::send(HostId h, const engine::Transmit& transmit) {
     const std::uint32_t slot = alloc_packet();
     HostState& s = hosts_[h];
     Packet& p = packets_[slot];
-    p.bytes.assign(transmit.bytes.begin(), transmit.bytes.end());
+    p.bytes.assign(transmit.header.begin(), transmit.header.end());
+    p.bytes.insert(p.bytes.end(), transmit.payload.begin(), transmit.payload.end());
     p.id = next_packet_id_++;
     p.source = h;
     const auto destination = by_address_.find(transmit.destination.address);

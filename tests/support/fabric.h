@@ -14,8 +14,9 @@
 // priority. Transmission is store-and-forward and never preempted: a
 // high-priority packet waits for the one already on the wire.
 //
-// What a host hands over. Transmit::bytes is the Homa packet, i.e. the IP
-// payload. On the wire each packet also carries an IP header (20 bytes when
+// What a host hands over. Transmit::header followed by Transmit::payload is
+// the Homa packet, i.e. the IP payload (the fabric joins the two parts, as
+// the kernel gathers them from two iovecs). On the wire each packet also carries an IP header (20 bytes when
 // the destination is IPv4-mapped, 40 for IPv6) and LinkConfig::framing_bytes
 // of Ethernet overhead (default 42: header 14, VLAN tag 4, FCS 4, preamble
 // and start delimiter 8, inter-frame gap 12; the figure Linux Homa's pacer
@@ -58,8 +59,8 @@
 //
 // Hosts. After anything is delivered to a host (a packet, a timeout, or
 // poke() after a test called it directly) the fabric drains poll_transmit()
-// until nullopt, copying the bytes at once into fabric-owned buffers (they
-// are only valid until the next call), and re-reads next_deadline(). A
+// until nullopt, copying header and payload at once into one fabric-owned
+// buffer (the header is only valid until the next call), and re-reads next_deadline(). A
 // deadline is fired with handle_timeout() once it is <= now; if a host still
 // reports a deadline <= now right after handle_timeout(), the retry waits
 // 1 ns so that a misbehaving host cannot stall virtual time. The NIC ring
@@ -100,7 +101,8 @@ class FabricHost {
     virtual void handle_packet(std::span<const std::byte> bytes, engine::Address source,
                                engine::Instant now) = 0;
     virtual void handle_timeout(engine::Instant now) = 0;
-    // Transmit::bytes stays valid until the next call into the host.
+    // Transmit::header stays valid until the next call into the host, the
+    // payload as long as Transmit::keep (or the host, when keep is null).
     virtual std::optional<engine::Transmit> poll_transmit(engine::Instant now) = 0;
     // engine::never when nothing is pending.
     virtual engine::Instant next_deadline() const = 0;
