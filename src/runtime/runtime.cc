@@ -437,23 +437,34 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         return Unexpected{error};
     };
     // Busy-poll first: pump ourselves, so a reply that arrives soon costs no
-    // wake-up (spec 2.5, perf #13).
-    const engine::Instant poll_end = now() + std::chrono::microseconds(options_.poll_usecs);
+    // wake-up (spec 2.5, perf #13). After a sleep that packets ended, poll
+    // again: traffic is flowing (a long message arriving, grants coming
+    // back), and sleeping after every batch would cost a wake-up (~40 us
+    // across cores here) per batch instead of one per burst.
     const engine::Instant deadline = timeout ? now() + *timeout : engine::never;
-    for (engine::Instant t = now(); t < poll_end && t < deadline; t = now()) {
-        if (watching) {
-            pump_watched(*state);
-        } else {
-            pump();
+    const auto poll_window = std::chrono::microseconds(options_.poll_usecs);
+    std::unique_lock lock(mutex_, std::defer_lock);
+    bool poll = true;
+    for (;;) {
+        if (poll) {
+            SpinningWaiter spinning(*this);
+            // The window restarts whenever packets move: a watcher is its
+            // socket's packet processor, and should not fall asleep in the
+            // middle of a burst it is serving.
+            engine::Instant poll_end = now() + poll_window;
+            for (engine::Instant t = now(); t < poll_end && t < deadline; t = now()) {
+                const bool moved = watching ? pump_watched(*state) : pump();
+                if (moved) poll_end = t + poll_window;
+                if (waiter.ready.load(std::memory_order_acquire)) {
+                    UHOMA_TT(now(), "receive: ready");
+                    lock.lock();
+                    if (auto r = take()) return std::move(*r);
+                    lock.unlock();
+                }
+            }
         }
-        if (waiter.ready.load(std::memory_order_acquire)) {
-            UHOMA_TT(now(), "receive: ready");
-            std::lock_guard lock(mutex_);
-            if (auto r = take()) return std::move(*r);
-        }
-    }
-    std::unique_lock lock(mutex_);
-    while (!waiter.result) {
+        lock.lock();
+        if (waiter.result) break;
         std::optional<Duration> remaining;
         if (deadline != engine::never) {
             remaining = deadline - now();
@@ -481,6 +492,8 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         if (waiter.result) break;
         if (woke.error == EINTR && interruptible) return give_up(EINTR);
         if (woke.error != 0 && woke.error != EINTR) return give_up(woke.error);
+        lock.unlock();
+        poll = woke.packets && options_.poll_usecs > 0;
     }
     return std::move(*take());
 }
@@ -568,14 +581,21 @@ bool Runtime::run_due_timers(Deferred& deferred) {
     return fired;
 }
 
-bool Runtime::pump() {
+bool Runtime::pump(bool skip_owned) {
     // A per-thread snapshot of the sockets, reused so pumping allocates
     // nothing in steady state.
     thread_local std::vector<std::shared_ptr<SocketState>> states;
     states.clear();
     {
         std::lock_guard lock(mutex_);
-        for (const auto& [id, s] : sockets_) states.push_back(s);
+        const engine::Instant t = skip_owned ? now() : engine::Instant{};
+        for (const auto& [id, s] : sockets_) {
+            // The background thread leaves a socket to the application
+            // thread watching it or holding its lease: taking its packets
+            // would only make the two threads fight over one CPU.
+            if (skip_owned && (s->watcher != nullptr || t < s->lease_until)) continue;
+            states.push_back(s);
+        }
     }
     bool moved = false;
     Deferred deferred;
@@ -588,16 +608,18 @@ bool Runtime::pump() {
     return moved;
 }
 
-void Runtime::pump_watched(SocketState& state) {
+bool Runtime::pump_watched(SocketState& state) {
     // The watcher's busy-poll round: only its own socket (the background
     // thread serves the others), and no lock unless a packet or a timer
     // needs the engine. Every extra nanosecond here is half a nanosecond of
     // average latency added to each message the waiter is waiting for.
     Deferred deferred;
-    pump_socket(state, deferred);
-    run_due_timers(deferred);
+    bool moved = pump_socket(state, deferred);
+    moved |= run_due_timers(deferred);
+    moved |= !arena.pending.empty();
     send_collected();
     finish(deferred);
+    return moved;
 }
 
 void Runtime::collect_transmits() {
@@ -714,6 +736,18 @@ void Runtime::finish(Deferred& deferred) {
     deferred.eventfds.clear();
 }
 
+Runtime::SpinningWaiter::SpinningWaiter(Runtime& runtime) : runtime_(runtime) {
+    runtime_.spinning_waiters_.fetch_add(1);
+}
+
+Runtime::SpinningWaiter::~SpinningWaiter() {
+    // The background thread left the timers to us while we polled; if it
+    // now sleeps past the next deadline, wake it to take them back.
+    if (runtime_.spinning_waiters_.fetch_sub(1) != 1) return;
+    const std::int64_t wake = runtime_.background_wake_ns_.load();
+    if (wake != 0 && runtime_.next_deadline_ns_.load() < wake) runtime_.wake_background();
+}
+
 // Leases. A busy-polling application calls receive() back to back; if each
 // return handed the socket back to the background thread and each call took
 // it again, every receive would cost two epoll_ctl, and packets arriving in
@@ -775,7 +809,17 @@ void Runtime::background_loop() {
         }
         const engine::Instant t = now();
         engine::Duration wait = std::chrono::milliseconds(100);
-        if (deadline != engine::never) wait = std::clamp(deadline - t, engine::Duration{0}, wait);
+        // While an application thread busy-polls, it runs due timers (and the
+        // pacer) itself: spinning here too would only take half of its CPU.
+        // It wakes us when it stops polling with a deadline we would miss.
+        // Only near deadlines (the pacer's) are left to it; a far one (the
+        // tick) we sleep until as usual.
+        const bool delegated = spinning_waiters_.load() > 0 && deadline - t < background_spin;
+        if (delegated) {
+            wait = std::chrono::milliseconds(1);
+        } else if (deadline != engine::never) {
+            wait = std::clamp(deadline - t, engine::Duration{0}, wait);
+        }
         if (lease_end != engine::never) {
             // A lease ending is not urgent: never spin for it.
             wait = std::min(wait, std::max(lease_end - t, engine::Duration(background_spin)));
@@ -785,12 +829,21 @@ void Runtime::background_loop() {
         // would cost tens of us per burst and cap throughput far below the
         // link (network-lab.md: a cross-core wake-up is ~40 us here).
         if (wait < background_spin) {
-            pump();
+            pump(true);
+            continue;
+        }
+        // Announce the wake-up time, then look again (seq_cst on both sides,
+        // as in stop_polling): a waiter that stopped polling meanwhile either
+        // sees this time or we see it gone.
+        background_wake_ns_.store((t + wait).time_since_epoch().count());
+        if (delegated && spinning_waiters_.load() == 0 && deadline < t + wait) {
+            background_wake_ns_.store(0);
             continue;
         }
         timespec ts{static_cast<time_t>(wait.count() / 1000000000),
                     static_cast<long>(wait.count() % 1000000000)};
         const int n = ::epoll_pwait2(epoll_fd_, events, 16, &ts, nullptr);
+        background_wake_ns_.store(0);
         if (stop_) break;
         for (int i = 0; i < n; ++i) {
             if (events[i].data.fd == wake_fd_) {
@@ -798,7 +851,7 @@ void Runtime::background_loop() {
                 [[maybe_unused]] auto r = ::read(wake_fd_, &value, sizeof(value));
             }
         }
-        for (int rounds = 0; rounds < 64 && pump(); ++rounds) {
+        for (int rounds = 0; rounds < 64 && pump(true); ++rounds) {
         }
     }
 }

@@ -190,9 +190,11 @@ private:
     explicit Runtime(const RuntimeOptions& options);
     static engine::Instant now();
     // One round of receive -> engine -> send. Returns whether anything moved.
-    bool pump();
+    // `skip_owned`: leave out sockets an application thread watches or
+    // holds the lease of (the background thread's rounds).
+    bool pump(bool skip_owned = false);
     // pump() for one socket only: what a waiter watching it spins on.
-    void pump_watched(SocketState& state);
+    bool pump_watched(SocketState& state);
     // Parts of a pump: one socket's packets through the engine, and the
     // timers if one is due. Both return whether they did anything.
     bool pump_socket(SocketState& state, Deferred& deferred);
@@ -237,6 +239,17 @@ private:
     // engine_->next_deadline() as of the last engine call (ns since the
     // clock's epoch), for pump's lock-free "is a timer due?" check.
     std::atomic<std::int64_t> next_deadline_ns_{0};
+    // Waiters busy-polling right now (they run due timers themselves), and
+    // when the sleeping background thread will wake (0 while it is awake).
+    std::atomic<int> spinning_waiters_{0};
+    std::atomic<std::int64_t> background_wake_ns_{0};
+    struct SpinningWaiter {
+        explicit SpinningWaiter(Runtime& runtime);
+        ~SpinningWaiter();
+        SpinningWaiter(const SpinningWaiter&) = delete;
+        SpinningWaiter& operator=(const SpinningWaiter&) = delete;
+        Runtime& runtime_;
+    };
     std::thread thread_;
 };
 

@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -270,6 +271,50 @@ TEST(Runtime, close_socket__wakes_a_sleeping_waiter_with_eshutdown) {
     auto r = result.get();
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error(), ESHUTDOWN);
+}
+
+// Whether `fd` becomes readable within `limit`.
+bool readable_within(int fd, std::chrono::milliseconds limit) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, static_cast<int>(limit.count())) == 1 && (p.revents & POLLIN) != 0;
+}
+
+TEST(Runtime, receive__busy_poll_lease_ends_and_the_background_thread_serves_the_socket_again) {
+    // A busy-polling receiver keeps its socket for poll_usecs after it
+    // returns (nobody else takes its packets meanwhile). If the application
+    // then stops receiving, the lease must end and the background thread
+    // must take the socket back: a request arriving afterwards still makes
+    // the socket's readiness descriptor readable.
+    auto node = make_node(DriverKind::udp, 50000, 21600);
+    ASSERT_TRUE(node);
+    Runtime& rt = *node->runtime;
+    // The request arrives while the receiver busy-polls (50 ms window), so
+    // the receiver leaves with a 50 ms lease and never comes back.
+    auto waiting = std::async(std::launch::async, [&] { return rt.receive(node->server, 0, 5s); });
+    std::this_thread::sleep_for(5ms);
+    const auto first = pattern(100, 1);
+    ASSERT_TRUE(rt.send_request(node->client, loopback(node->server_port), first, 7, false).has_value());
+    auto got = waiting.get();
+    ASSERT_TRUE(got.has_value()) << std::strerror(got.error());
+    EXPECT_EQ(gather(node->server_region, *got), first);
+
+    const int ready = rt.ready_fd(node->server).value();
+    const auto second = pattern(3000, 2);
+    ASSERT_TRUE(rt.send_request(node->client, loopback(node->server_port), second, 8, false).has_value());
+    EXPECT_TRUE(readable_within(ready, 2000ms));
+    auto in = rt.receive(node->server, 0, 0ms);
+    ASSERT_TRUE(in.has_value()) << std::strerror(in.error());
+    EXPECT_EQ(gather(node->server_region, *in), second);
+}
+
+TEST(Runtime, receive__busy_poll_lease_survives_back_to_back_rpcs) {
+    // Many RPCs with busy-polling receivers on both sides (each receive
+    // returns, leases, and the next one takes the socket again), with
+    // messages long enough to need grants and the pacer while only the
+    // application threads poll.
+    auto node = make_node(DriverKind::udp, 200, 21700);
+    ASSERT_TRUE(node);
+    for (std::uint8_t i = 0; i < 50; ++i) echo_rpc(*node, i % 2 == 0 ? 100 : 300000, i);
 }
 
 TEST(Runtime, runtime_default_config__admits_a_full_gso_train_per_pacer_release) {
