@@ -13,9 +13,18 @@
 // pump themselves: a send transmits from the calling thread, and a thread
 // waiting in receive() busy-polls (pumping) for poll_usecs before it sleeps,
 // so a short RPC needs no thread hop. The background thread sleeps in
-// epoll_pwait2 on every socket with the engine's next deadline as
-// timeout, so timers, the pacer and packets for sleeping receivers still
-// make progress.
+// epoll_pwait2 on every socket no application thread owns, with the
+// engine's next deadline as timeout, so timers, the pacer and packets for
+// sleeping receivers still make progress.
+//
+// Who owns a socket. The first thread waiting in receive() "watches" the
+// socket: it busy-polls that socket alone (and the timers), then sleeps on
+// it, and the background thread leaves it alone meanwhile. A busy-polling
+// watcher keeps the socket for poll_usecs after it returns (a lease, see
+// runtime.cc), since busy-polling applications call receive() back to back.
+// While a waiter busy-polls, the background thread does not spin for the
+// pacer's near deadlines either (the waiter runs them); on a 2-core VM, two
+// spinning threads on one CPU would each get half of it.
 //
 // Locks. `mutex_` guards the engine and the waiter lists and is never held
 // across a packet syscall: packets are received into the socket's
