@@ -80,6 +80,34 @@ private:
 class Socket;
 class EventLoop;
 
+// Batches this thread's sends on one transport, as MSG_MORE batches bytes:
+// the packets of send_request() and reply() calls (and of releasing
+// Messages) made while a SendBatch lives leave together when it ends or at
+// flush(), in one sendmmsg, and packets of one size to one peer as one UDP
+// GSO train, which the peer's kernel also delivers as one datagram. For a
+// thread issuing several messages back to back: a server answering every
+// request that a blocking receive() and then zero-timeout receive()s
+// returned, a client starting several RPCs. A receive() that may wait sends
+// the batch first, so a batch never holds packets while its thread sleeps.
+// Batches nest; one opened while the thread has a batch on another
+// transport has no effect (its sends go at once). Keep batches short (no
+// blocking work inside): held packets look lost to the peers, and after
+// resend_ticks (a few ms) the protocol starts recovering them. The
+// transport must outlive the batch.
+class SendBatch {
+public:
+    explicit SendBatch(Transport& transport);
+    ~SendBatch();
+    SendBatch(const SendBatch&) = delete;
+    SendBatch& operator=(const SendBatch&) = delete;
+    // Sends what the batch holds now; the batch goes on.
+    void flush();
+
+private:
+    Transport& transport_;
+    bool active_;
+};
+
 class Message {
 public:
     Message(Message&&) noexcept;

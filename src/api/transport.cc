@@ -197,6 +197,17 @@ Endpoint Socket::endpoint(std::string_view address) const {
     return e ? *e : Endpoint{};
 }
 
+SendBatch::SendBatch(Transport& transport)
+    : transport_(transport), active_(transport.runtime().cork()) {}
+
+SendBatch::~SendBatch() {
+    if (active_) transport_.runtime().uncork();
+}
+
+void SendBatch::flush() {
+    if (active_) transport_.runtime().flush_batch();
+}
+
 Expected<RpcId, int> Socket::send_request(const Endpoint& server,
                                           std::span<const std::byte> request,
                                           std::uint64_t cookie) {

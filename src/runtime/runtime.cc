@@ -45,6 +45,14 @@ struct Arena {
 };
 thread_local Arena arena;
 
+// This thread's send batch (Runtime::cork): the runtime whose sends it
+// defers, and how many nested batches are open.
+struct Cork {
+    const void* owner = nullptr;
+    int depth = 0;
+};
+thread_local Cork cork_state;
+
 std::uint16_t source_port(std::span<const std::byte> homa) {
     return static_cast<std::uint16_t>((std::to_integer<unsigned>(homa[0]) << 8) |
                                       std::to_integer<unsigned>(homa[1]));
@@ -332,6 +340,7 @@ Expected<int, int> Runtime::ready_fd(SocketId socket) const {
 Expected<RpcId, int> Runtime::send_request(SocketId socket, const Endpoint& destination,
                                            std::span<const std::byte> message,
                                            std::uint64_t cookie, bool private_rpc) {
+    flush_other_batch();
     Deferred deferred;
     Expected<RpcId, int> id = Unexpected{EINVAL};
     UHOMA_TT(now(), "send_request: start");
@@ -342,7 +351,7 @@ Expected<RpcId, int> Runtime::send_request(SocketId socket, const Endpoint& dest
         after_engine_work(deferred);
     }
     UHOMA_TT(now(), "send_request: engine done");
-    send_collected();
+    send_unless_corked();
     finish(deferred);
     UHOMA_TT(now(), "send_request: done");
     return id;
@@ -350,6 +359,7 @@ Expected<RpcId, int> Runtime::send_request(SocketId socket, const Endpoint& dest
 
 Expected<std::monostate, int> Runtime::send_reply(SocketId socket, const Endpoint& client,
                                                   RpcId id, std::span<const std::byte> message) {
+    flush_other_batch();
     Deferred deferred;
     Expected<std::monostate, int> result = std::monostate{};
     UHOMA_TT(now(), "send_reply: start");
@@ -360,7 +370,7 @@ Expected<std::monostate, int> Runtime::send_reply(SocketId socket, const Endpoin
         after_engine_work(deferred);
     }
     UHOMA_TT(now(), "send_reply: engine done");
-    send_collected();
+    send_unless_corked();
     finish(deferred);
     UHOMA_TT(now(), "send_reply: done");
     return result;
@@ -370,12 +380,17 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
                                                 std::optional<Duration> timeout,
                                                 bool interruptible) {
     UHOMA_TT(now(), "receive: start");
+    flush_other_batch();
     auto state = find(socket);
     if (!state) return Unexpected{EINVAL};
     Waiter waiter;
     waiter.id = id;
     waiter.waker = thread_waker();
     if (!waiter.waker) return Unexpected{errno != 0 ? errno : ENOMEM};
+    // A receive that may wait sends this thread's batch first: what it holds
+    // may be what the awaited message depends on. (A zero-timeout receive,
+    // as in a loop draining ready messages into a batch, does not.)
+    if (!(timeout && timeout->count() <= 0) && !arena.pending.empty()) send_collected();
     {
         Deferred deferred;
         std::unique_lock lock(mutex_);
@@ -389,6 +404,7 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
         }
         if (timeout && timeout->count() <= 0) return Unexpected{EAGAIN};
         if (state->closed) return Unexpected{ESHUTDOWN};
+
         state->waiters.push_back(&waiter);
         if (state->watcher == nullptr) state->watcher = &waiter;
     }
@@ -503,13 +519,14 @@ Expected<std::monostate, int> Runtime::release_bpages(SocketId socket,
     Deferred deferred;
     Expected<std::monostate, int> result = std::monostate{};
     UHOMA_TT(now(), "release_bpages: start");
+    flush_other_batch();
     {
         std::lock_guard lock(mutex_);
         result = engine_->release_bpages(socket, offsets, now());
         collect_transmits();  // freed buffers may send RESENDs to waiting senders
         after_engine_work(deferred);
     }
-    send_collected();
+    send_unless_corked();
     finish(deferred);
     return result;
 }
@@ -540,6 +557,42 @@ engine::Metrics Runtime::metrics() const {
 std::size_t Runtime::rpc_count() const {
     std::lock_guard lock(mutex_);
     return engine_->rpc_count();
+}
+
+// ---------------------------------------------------------------------------
+// Send batches
+
+bool Runtime::cork() {
+    if (cork_state.depth > 0 && cork_state.owner != this) return false;
+    cork_state.owner = this;
+    ++cork_state.depth;
+    return true;
+}
+
+void Runtime::uncork() {
+    if (cork_state.owner != this || cork_state.depth == 0) return;
+    if (--cork_state.depth == 0) {
+        cork_state.owner = nullptr;
+        send_collected();
+    }
+}
+
+void Runtime::flush_batch() {
+    if (cork_state.owner == this) send_collected();
+}
+
+void Runtime::send_unless_corked() {
+    if (cork_state.depth > 0 && cork_state.owner == this) return;
+    send_collected();
+}
+
+void Runtime::flush_other_batch() {
+    // The arena is per thread, not per runtime: packets another runtime's
+    // batch holds must leave through that runtime before this one adds its
+    // own (it is alive: its SendBatch holds its Transport).
+    if (cork_state.depth > 0 && cork_state.owner != this && !arena.pending.empty()) {
+        static_cast<Runtime*>(const_cast<void*>(cork_state.owner))->send_collected();
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -142,6 +142,18 @@ public:
                                                  std::span<const std::uint32_t> offsets);
     Expected<std::monostate, int> abort(SocketId socket, RpcId id, int error);
 
+    // Send batches (uhoma::SendBatch): between cork() and the matching
+    // uncork(), the calling thread's send_request/send_reply/release_bpages
+    // leave their packets in the thread's arena; uncork() sends them all at
+    // once (one sendmmsg; equal-size packets to one peer as one GSO train).
+    // A receive() that has to wait, and any pump, sends them first. Nests;
+    // cork() returns false (and the thread's sends on this runtime are not
+    // batched) while the thread has a batch open on another runtime.
+    bool cork();
+    void uncork();
+    // Sends what this thread's batch on this runtime holds; the batch goes on.
+    void flush_batch();
+
     // For HOMAIOCINFO. Errors: EINVAL (unknown socket).
     Expected<engine::SocketInfo, int> socket_info(SocketId socket, std::size_t max_rpcs) const;
     engine::Metrics metrics() const;
@@ -214,6 +226,10 @@ private:
     // (headers copied, payloads referenced).
     void collect_transmits();
     void send_collected();
+    // send_collected(), unless this thread has a batch open on this runtime.
+    void send_unless_corked();
+    // Sends what this thread's batch on *another* runtime holds.
+    void flush_other_batch();
     void finish(Deferred& deferred);
     // This thread's Waker, created on first use; null if no eventfd.
     static std::shared_ptr<Waker> thread_waker();

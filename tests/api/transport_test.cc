@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <atomic>
+#include <future>
 #include <map>
 #include <cerrno>
 #include <random>
@@ -24,11 +26,20 @@ std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
     return v;
 }
 
+// A server socket on the first free port from `first` up: ctest runs test
+// processes in parallel, and pid-derived ports of two of them can meet.
+Socket open_server(const std::shared_ptr<Transport>& t, std::uint16_t first) {
+    for (std::uint16_t port = first;; ++port) {
+        auto s = Socket::open(t, port);
+        if (s || s.error() != EADDRINUSE || port >= 32000) return std::move(s).value();
+    }
+}
+
 // An echo server on its own thread: replies with the request's bytes.
 class EchoServer {
 public:
     EchoServer(std::shared_ptr<Transport> t, std::uint16_t port)
-        : socket_(Socket::open(t, port).value()) {
+        : socket_(open_server(t, port)) {
         thread_ = std::thread([this] {
             while (!stop_) {
                 auto m = socket_.receive(20ms);
@@ -148,6 +159,89 @@ TEST(Transport, metrics_text__homa_metrics_format) {
     EXPECT_EQ(text.rfind("time_cycles", 0), 0u);
     EXPECT_NE(text.find("\nclient_requests_started "), std::string::npos);
     EXPECT_NE(text.find("\nmsg_bytes_128 "), std::string::npos);
+}
+
+TEST(SendBatch, send_request__packets_wait_until_the_batch_ends) {
+    // Held packets look lost to the protocol: after resend_ticks of silence
+    // the client would ask for the response and resend the request. Hold
+    // them far shorter than that here, as a batch should.
+    Options options;
+    options.parameters.emplace_back("timeout_ticks", "20000");
+    options.parameters.emplace_back("resend_ticks", "10000");
+    auto transport = Transport::create(options).value();
+    auto server = open_server(transport, static_cast<std::uint16_t>(test_port() + 4));
+    auto client = Socket::open(transport).value();
+    const auto destination = server.endpoint("127.0.0.1");
+    std::vector<std::vector<std::byte>> sent;
+    {
+        SendBatch batch(*transport);
+        for (std::uint64_t i = 0; i < 3; ++i) {
+            sent.push_back(pattern(100, i));
+            ASSERT_TRUE(client.send_request(destination, sent.back()).has_value());
+        }
+        // Nothing has left this thread: a server thread waits in vain.
+        auto early = std::async(std::launch::async, [&] { return server.receive(200ms); });
+        auto r = early.get();
+        ASSERT_FALSE(r.has_value());
+        EXPECT_EQ(r.error(), EAGAIN);
+    }
+    std::vector<std::vector<std::byte>> received;
+    for (int i = 0; i < 3; ++i) {
+        auto m = server.receive(5s);
+        ASSERT_TRUE(m.has_value()) << m.error();
+        received.push_back(m->to_vector());
+    }
+    std::sort(sent.begin(), sent.end());
+    std::sort(received.begin(), received.end());
+    EXPECT_EQ(received, sent);
+}
+
+TEST(SendBatch, receive__a_wait_sends_the_batch_first) {
+    auto transport = Transport::create().value();
+    EchoServer server(transport, static_cast<std::uint16_t>(test_port() + 5));
+    auto client = Socket::open(transport).value();
+    SendBatch batch(*transport);
+    const auto request = pattern(3000, 9);
+    ASSERT_TRUE(client.send_request(server.socket().endpoint("127.0.0.1"), request).has_value());
+    // With the request still held, this would wait forever.
+    auto response = client.receive(5s);
+    ASSERT_TRUE(response.has_value()) << response.error();
+    EXPECT_EQ(response->to_vector(), request);
+}
+
+TEST(SendBatch, send_request__another_transport_sends_this_batch_before_its_own) {
+    // The per-thread batch must never leave through the wrong transport's
+    // sockets (they would be dropped): a send on another transport first
+    // sends what the open batch holds.
+    Options no_recovery;  // a dropped packet stays lost for the test's length
+    no_recovery.parameters.emplace_back("timeout_ticks", "20000");
+    no_recovery.parameters.emplace_back("resend_ticks", "10000");
+    auto batched = Transport::create(no_recovery).value();
+    auto other = Transport::create().value();
+    auto server = open_server(other, static_cast<std::uint16_t>(test_port() + 6));
+    auto client_batched = Socket::open(batched).value();
+    auto client_other = Socket::open(other).value();
+    const auto destination = server.endpoint("127.0.0.1");
+    SendBatch batch(*batched);
+    const auto first = pattern(200, 1);
+    const auto second = pattern(300, 2);
+    ASSERT_TRUE(client_batched.send_request(destination, first).has_value());
+    {
+        SendBatch ignored(*other);  // another transport's batch: no effect
+        ASSERT_TRUE(client_other.send_request(destination, second).has_value());
+    }
+    std::vector<std::vector<std::byte>> received;
+    auto serve = std::async(std::launch::async, [&] {
+        for (int i = 0; i < 2; ++i) {
+            auto m = server.receive(5s);
+            if (!m) return;
+            received.push_back(m->to_vector());
+        }
+    });
+    serve.get();
+    ASSERT_EQ(received.size(), 2u);
+    EXPECT_TRUE((received[0] == first && received[1] == second) ||
+                (received[0] == second && received[1] == first));
 }
 
 TEST(Endpoint, parse__forms_and_errors) {

@@ -35,7 +35,7 @@ std::int64_t requested_response(const Message& m) {
     return response_length(reinterpret_cast<const std::uint8_t*>(first.data()), first.size());
 }
 
-int serve(const Config& c, std::shared_ptr<Transport> transport) {
+int serve(const Config& c, const std::shared_ptr<Transport>& transport) {
     std::optional<Socket> socket;
     if (c.port != 0) {
         auto s = Socket::open(transport, c.port);
@@ -61,6 +61,19 @@ int serve(const Config& c, std::shared_ptr<Transport> transport) {
     print_ready(socket->port());
     std::vector<std::uint8_t> response;
     ServerWindow window;
+    // Answers one request; false if the reply failed.
+    auto answer = [&](const Message& m) -> bool {
+        const std::int64_t want = requested_response(m);
+        if (want < 0 || want > 1000000) return true;  // malformed; let it time out
+        const auto n = static_cast<std::size_t>(want);
+        if (response.size() < n) response.resize(n);
+        window.on_message(m.size(), c.test == Test::stream);
+        if (auto r = socket->reply(m, bytes_of(response, n)); !r) {
+            fail(std::string("reply failed: ") + std::strerror(r.error()));
+            return false;
+        }
+        return true;
+    };
     while (!stop_requested) {
         auto m = socket->receive(100ms);
         if (!m) {
@@ -68,13 +81,17 @@ int serve(const Config& c, std::shared_ptr<Transport> transport) {
             if (m.error() == ESHUTDOWN) break;
             continue;  // a failed RPC: nothing to answer
         }
-        const std::int64_t want = requested_response(*m);
-        if (want < 0 || want > 1000000) continue;  // malformed; let it time out
-        const auto n = static_cast<std::size_t>(want);
-        if (response.size() < n) response.resize(n);
-        window.on_message(m->size(), c.test == Test::stream);
-        if (auto r = socket->reply(*m, bytes_of(response, n)); !r) {
-            return fail(std::string("reply failed: ") + std::strerror(r.error()));
+        if (!c.batch) {
+            if (!answer(*m)) return 1;
+            continue;
+        }
+        // Answer this request and every one already waiting in one batch.
+        SendBatch batch(*transport);
+        if (!answer(*m)) return 1;
+        for (int k = 0; k < 64; ++k) {
+            auto more = socket->receive(0ms);
+            if (!more) break;
+            if (!answer(*more)) return 1;
         }
     }
     window.print(c);
@@ -101,7 +118,7 @@ int pingpong(const Config& c, Socket& socket, const Endpoint& server,
 }
 
 // stream and rate: --concurrency RPCs outstanding, a new one per response.
-int pipelined(const Config& c, Socket& socket, const Endpoint& server,
+int pipelined(const Config& c, Transport& transport, Socket& socket, const Endpoint& server,
               const std::vector<std::uint8_t>& request) {
     std::size_t outstanding = 0;
     auto send_one = [&]() -> bool {
@@ -117,16 +134,40 @@ int pipelined(const Config& c, Socket& socket, const Endpoint& server,
         if (!send_one()) return 1;
     }
     ClientWindow window(c);
+    // Counts a response and starts its replacement; false on failure.
+    auto complete = [&](const Message& m) -> bool {
+        --outstanding;
+        if (m.size() != c.response_size) {
+            fail("response of the wrong length");
+            return false;
+        }
+        if (stop_requested) {
+            fail("interrupted");
+            return false;
+        }
+        return !window.on_completion() || send_one();
+    };
     while (outstanding > 0) {
         auto m = socket.receive(5s);
         if (!m) {
             if (m.error() == EAGAIN) return fail("no response within 5 s");
             return fail(std::string("RPC failed: ") + std::strerror(m.error()));
         }
-        --outstanding;
-        if (m->size() != c.response_size) return fail("response of the wrong length");
-        if (stop_requested) return fail("interrupted");
-        if (window.on_completion() && !send_one()) return 1;
+        if (!c.batch) {
+            if (!complete(*m)) return 1;
+            continue;
+        }
+        // Replace this response and every one already here in one batch.
+        SendBatch batch(transport);
+        if (!complete(*m)) return 1;
+        while (outstanding > 0) {
+            auto more = socket.receive(0ms);
+            if (!more) {
+                if (more.error() == EAGAIN) break;
+                return fail(std::string("RPC failed: ") + std::strerror(more.error()));
+            }
+            if (!complete(*more)) return 1;
+        }
     }
     window.report(c);
     return 0;
@@ -162,7 +203,7 @@ int run_homa(const Config& c) {
     write_header(request.data(), static_cast<std::uint32_t>(c.size),
                  static_cast<std::uint32_t>(c.response_size));
     const int status = c.test == Test::pingpong ? pingpong(c, *socket, *server, request)
-                                                : pipelined(c, *socket, *server, request);
+                                                : pipelined(c, **transport, *socket, *server, request);
     print_metrics();
     return status;
 }

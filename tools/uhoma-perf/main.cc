@@ -251,7 +251,9 @@ const char* const usage_text =
     "          --seconds S (3), --warmup-seconds S (0.5)\n"
     "  both:   --cpu N (pin), --param NAME=VALUE (homa parameter, repeatable),\n"
     "          --busy-poll-usecs U (200), --metrics (homa: print the\n"
-    "          transport's counters at the end)\n";
+    "          transport's counters at the end), --no-batch (homa stream/rate:\n"
+    "          send each reply/request at once instead of one SendBatch per\n"
+    "          group of ready messages)\n";
 
 bool parse_number(std::string_view text, double& out) {
     std::string s(text);
@@ -312,6 +314,10 @@ int main(int argc, char** argv) {
         if (opt == "-h" || opt == "--help") {
             std::fputs(usage_text, stdout);
             return 0;
+        }
+        if (opt == "--no-batch") {
+            c.batch = false;
+            continue;
         }
         if (opt == "--metrics") {
             c.metrics = true;

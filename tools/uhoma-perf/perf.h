@@ -57,6 +57,9 @@ struct Config {
     std::vector<std::pair<std::string, std::string>> params;  // homa --param
     int cpu = -1;
     bool metrics = false;  // homa: print Transport::metrics_text() at the end
+    // homa stream/rate: answer (server) or replace (client) every message
+    // that is ready in one SendBatch; --no-batch sends each at once.
+    bool batch = true;
 };
 
 const char* name(Test t);
