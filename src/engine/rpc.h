@@ -116,6 +116,12 @@ struct ServerKey {
     friend auto operator<=>(const ServerKey&, const ServerKey&) = default;
 };
 
+struct ServerKeyHash {
+    std::size_t operator()(const ServerKey& k) const {
+        return AddressHash{}(k.client) ^ static_cast<std::size_t>(k.id * 0x9E3779B97F4A7C15ull);
+    }
+};
+
 struct Socket {
     SocketId id = 0;
     std::uint16_t port = 0;
@@ -132,7 +138,10 @@ struct Socket {
     // Server RPCs whose request reached the application and that have since
     // ended, so stale request packets cannot run them twice. Every tombstone
     // lives the same time, so expiry order is insertion order: a FIFO.
-    std::map<ServerKey, Instant> tombstones;
+    // Hashed: a busy server holds one per request of the last timeout
+    // (~28,000 at 280 k RPC/s), and a tree of them made key comparisons a
+    // tenth of its CPU.
+    std::unordered_map<ServerKey, Instant, ServerKeyHash> tombstones;
     RingQueue<std::pair<Instant, ServerKey>> tombstone_expiry;
 };
 

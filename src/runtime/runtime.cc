@@ -346,9 +346,10 @@ Expected<RpcId, int> Runtime::send_request(SocketId socket, const Endpoint& dest
     UHOMA_TT(now(), "send_request: start");
     {
         std::lock_guard lock(mutex_);
-        id = engine_->send_request(socket, destination, message, cookie, private_rpc, now());
-        collect_transmits();
-        after_engine_work(deferred);
+        const engine::Instant t = now();
+        id = engine_->send_request(socket, destination, message, cookie, private_rpc, t);
+        collect_transmits(t);
+        after_engine_work(deferred, t);
     }
     UHOMA_TT(now(), "send_request: engine done");
     send_unless_corked();
@@ -365,9 +366,10 @@ Expected<std::monostate, int> Runtime::send_reply(SocketId socket, const Endpoin
     UHOMA_TT(now(), "send_reply: start");
     {
         std::lock_guard lock(mutex_);
-        result = engine_->send_reply(socket, client, id, message, now());
-        collect_transmits();
-        after_engine_work(deferred);
+        const engine::Instant t = now();
+        result = engine_->send_reply(socket, client, id, message, t);
+        collect_transmits(t);
+        after_engine_work(deferred, t);
     }
     UHOMA_TT(now(), "send_reply: engine done");
     send_unless_corked();
@@ -394,10 +396,11 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
     {
         Deferred deferred;
         std::unique_lock lock(mutex_);
-        auto ready = engine_->receive(socket, id, now());
+        const engine::Instant t = now();
+        auto ready = engine_->receive(socket, id, t);
         if (!ready) return Unexpected{ready.error()};
         if (ready->has_value()) {
-            after_engine_work(deferred);
+            after_engine_work(deferred, t);
             lock.unlock();
             finish(deferred);
             return std::move(**ready);
@@ -469,7 +472,7 @@ Expected<ReceivedMessage, int> Runtime::receive(SocketId socket, RpcId id,
             // middle of a burst it is serving.
             engine::Instant poll_end = now() + poll_window;
             for (engine::Instant t = now(); t < poll_end && t < deadline; t = now()) {
-                const bool moved = watching ? pump_watched(*state) : pump();
+                const bool moved = watching ? pump_watched(*state, t) : pump();
                 if (moved) poll_end = t + poll_window;
                 if (waiter.ready.load(std::memory_order_acquire)) {
                     UHOMA_TT(now(), "receive: ready");
@@ -522,9 +525,10 @@ Expected<std::monostate, int> Runtime::release_bpages(SocketId socket,
     flush_other_batch();
     {
         std::lock_guard lock(mutex_);
-        result = engine_->release_bpages(socket, offsets, now());
-        collect_transmits();  // freed buffers may send RESENDs to waiting senders
-        after_engine_work(deferred);
+        const engine::Instant t = now();
+        result = engine_->release_bpages(socket, offsets, t);
+        collect_transmits(t);  // freed buffers may send RESENDs to waiting senders
+        after_engine_work(deferred, t);
     }
     send_unless_corked();
     finish(deferred);
@@ -536,8 +540,9 @@ Expected<std::monostate, int> Runtime::abort(SocketId socket, RpcId id, int erro
     Expected<std::monostate, int> result = std::monostate{};
     {
         std::lock_guard lock(mutex_);
-        result = engine_->abort(socket, id, error, now());
-        after_engine_work(deferred);
+        const engine::Instant t = now();
+        result = engine_->abort(socket, id, error, t);
+        after_engine_work(deferred, t);
     }
     finish(deferred);
     return result;
@@ -609,28 +614,27 @@ bool Runtime::pump_socket(SocketState& state, Deferred& deferred) {
     std::lock_guard lock(mutex_);
     const engine::Instant t = now();
     for (const auto& p : arena.received) engine_->handle_packet(p.bytes, p.source, t);
-    collect_transmits();
-    after_engine_work(deferred);
+    collect_transmits(t);
+    after_engine_work(deferred, t);
     UHOMA_TT(now(), "pump: engine done");
     return true;
 }
 
-bool Runtime::run_due_timers(Deferred& deferred) {
+bool Runtime::run_due_timers(Deferred& deferred, engine::Instant t) {
     // Timers (and the pacer, whose releases are deadlines too), only when
     // one is due: an idle busy-poll round then costs one recvmmsg per
     // socket and no engine lock.
-    if (now().time_since_epoch().count() < next_deadline_ns_.load(std::memory_order_acquire)) {
+    if (t.time_since_epoch().count() < next_deadline_ns_.load(std::memory_order_acquire)) {
         return false;
     }
     std::lock_guard lock(mutex_);
-    const engine::Instant t = now();
     bool fired = false;
     if (engine_->next_deadline() <= t) {
         engine_->handle_timeout(t);
         fired = true;
     }
-    collect_transmits();
-    after_engine_work(deferred);
+    collect_transmits(t);
+    after_engine_work(deferred, t);
     return fired;
 }
 
@@ -653,7 +657,7 @@ bool Runtime::pump(bool skip_owned) {
     bool moved = false;
     Deferred deferred;
     for (const auto& state : states) moved |= pump_socket(*state, deferred);
-    moved |= run_due_timers(deferred);
+    moved |= run_due_timers(deferred, now());
     moved |= !arena.pending.empty();
     send_collected();
     finish(deferred);
@@ -661,22 +665,21 @@ bool Runtime::pump(bool skip_owned) {
     return moved;
 }
 
-bool Runtime::pump_watched(SocketState& state) {
+bool Runtime::pump_watched(SocketState& state, engine::Instant t) {
     // The watcher's busy-poll round: only its own socket (the background
     // thread serves the others), and no lock unless a packet or a timer
     // needs the engine. Every extra nanosecond here is half a nanosecond of
     // average latency added to each message the waiter is waiting for.
     Deferred deferred;
     bool moved = pump_socket(state, deferred);
-    moved |= run_due_timers(deferred);
+    moved |= run_due_timers(deferred, t);
     moved |= !arena.pending.empty();
     send_collected();
     finish(deferred);
     return moved;
 }
 
-void Runtime::collect_transmits() {
-    const engine::Instant t = now();
+void Runtime::collect_transmits(engine::Instant t) {
     while (auto tx = engine_->poll_transmit(t)) {
         const std::size_t offset = arena.tx_bytes.size();
         arena.tx_bytes.insert(arena.tx_bytes.end(), tx->header.begin(), tx->header.end());
@@ -730,8 +733,7 @@ void Runtime::send_collected() {
     arena.keep.clear();
 }
 
-void Runtime::after_engine_work(Deferred& deferred) {
-    const engine::Instant t = now();
+void Runtime::after_engine_work(Deferred& deferred, engine::Instant t) {
     // Every engine call ends here, so the cached deadline is never later
     // than the engine's (pump reads it without the lock).
     next_deadline_ns_.store(engine_->next_deadline().time_since_epoch().count(),

@@ -215,16 +215,17 @@ private:
     // holds the lease of (the background thread's rounds).
     bool pump(bool skip_owned = false);
     // pump() for one socket only: what a waiter watching it spins on.
-    bool pump_watched(SocketState& state);
+    bool pump_watched(SocketState& state, engine::Instant t);
     // Parts of a pump: one socket's packets through the engine, and the
     // timers if one is due. Both return whether they did anything.
     bool pump_socket(SocketState& state, Deferred& deferred);
-    bool run_due_timers(Deferred& deferred);
+    bool run_due_timers(Deferred& deferred, engine::Instant t);
     // Under mutex_: timers, completions, readiness; fills `deferred`.
-    void after_engine_work(Deferred& deferred);
+    // `t`: the time of the engine call just made (one clock read per call).
+    void after_engine_work(Deferred& deferred, engine::Instant t);
     // Under mutex_: move the engine's output into this thread's tx arena
     // (headers copied, payloads referenced).
-    void collect_transmits();
+    void collect_transmits(engine::Instant t);
     void send_collected();
     // send_collected(), unless this thread has a batch open on this runtime.
     void send_unless_corked();
