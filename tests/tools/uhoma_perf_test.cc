@@ -98,10 +98,13 @@ struct PerfRun {
 };
 
 PerfRun run_perf(const std::string& test, const std::string& proto, const std::string& wake,
-                 const std::vector<std::string>& client_options) {
+                 const std::vector<std::string>& client_options,
+                 const std::vector<std::string>& server_options = {}) {
     TempDir dir;
-    Server server(
-        dir, {test, "server", "--proto", proto, "--wake", wake, "--port", "0", "--seconds", "60"});
+    std::vector<std::string> server_args = {test,   "server", "--proto", proto, "--wake",
+                                            wake,   "--port", "0",       "--seconds", "60"};
+    server_args.insert(server_args.end(), server_options.begin(), server_options.end());
+    Server server(dir, server_args);
     const int port = server.port();
     EXPECT_GT(port, 0) << "the server never printed READY";
     std::vector<std::string> args = {tool_path("uhoma-perf"),
@@ -178,6 +181,18 @@ TEST(UhomaPerf, rate__homa_and_tcp_report_rpcs_per_second) {
         EXPECT_GT(number(r.client, "rpcs_per_s"), 0);
         EXPECT_GT(number(r.server, "messages"), number(r.client, "rpcs"));
     }
+}
+
+TEST(UhomaPerf, rate__homa_without_send_batches) {
+    // Homa's stream and rate batch by default (SendBatch); --no-batch on
+    // both sides sends every message at once, as bench-transport's
+    // rate_homa_nobatch does.
+    const PerfRun r = run_perf(
+        "rate", "homa", "default",
+        {"--concurrency", "4", "--seconds", "0.3", "--warmup-seconds", "0.1", "--no-batch"},
+        {"--no-batch"});
+    EXPECT_GT(number(r.client, "rpcs"), 0);
+    EXPECT_GT(number(r.server, "messages"), number(r.client, "rpcs"));
 }
 
 TEST(UhomaPerf, bad_usage__one_error_line_and_nonzero_exit) {
