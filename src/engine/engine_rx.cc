@@ -7,24 +7,6 @@
 
 namespace uhoma::engine {
 
-namespace {
-
-void count_received(Metrics& m, wire::PacketType type) {
-    switch (type) {
-        case wire::PacketType::data: ++m.packets_rcvd_DATA; break;
-        case wire::PacketType::grant: ++m.packets_rcvd_GRANT; break;
-        case wire::PacketType::resend: ++m.packets_rcvd_RESEND; break;
-        case wire::PacketType::rpc_unknown: ++m.packets_rcvd_RPC_UNKNOWN; break;
-        case wire::PacketType::busy: ++m.packets_rcvd_BUSY; break;
-        case wire::PacketType::cutoffs: ++m.packets_rcvd_CUTOFFS; break;
-        case wire::PacketType::freeze: ++m.packets_rcvd_FREEZE; break;
-        case wire::PacketType::need_ack: ++m.packets_rcvd_NEED_ACK; break;
-        case wire::PacketType::ack: ++m.packets_rcvd_ACK; break;
-    }
-}
-
-}  // namespace
-
 void EngineImpl::handle_packet(std::span<const std::byte> bytes, const Address& source,
                                Instant now) {
     auto decoded = wire::decode(bytes);
@@ -36,7 +18,7 @@ void EngineImpl::handle_packet(std::span<const std::byte> bytes, const Address& 
         }
         return;
     }
-    count_received(metrics_, wire::packet_type(*decoded));
+    metrics_.count_received(wire::packet_type(*decoded));
     UHOMA_TT(now, "rx %s id %llu sport %u", wire::packet_type_name(wire::packet_type(*decoded)), wire::packet_header(*decoded).sender_id, wire::packet_header(*decoded).sport);
     dispatch(*decoded, source, now);
     // Grants are taken in poll_transmit, once per batch of packets.

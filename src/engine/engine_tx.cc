@@ -23,20 +23,6 @@ namespace uhoma::engine {
 
 namespace {
 
-void count_sent(Metrics& m, wire::PacketType type) {
-    switch (type) {
-        case wire::PacketType::data: ++m.packets_sent_DATA; break;
-        case wire::PacketType::grant: ++m.packets_sent_GRANT; break;
-        case wire::PacketType::resend: ++m.packets_sent_RESEND; break;
-        case wire::PacketType::rpc_unknown: ++m.packets_sent_RPC_UNKNOWN; break;
-        case wire::PacketType::busy: ++m.packets_sent_BUSY; break;
-        case wire::PacketType::cutoffs: ++m.packets_sent_CUTOFFS; break;
-        case wire::PacketType::freeze: ++m.packets_sent_FREEZE; break;
-        case wire::PacketType::need_ack: ++m.packets_sent_NEED_ACK; break;
-        case wire::PacketType::ack: ++m.packets_sent_ACK; break;
-    }
-}
-
 void count_priority(Metrics& m, std::uint8_t level, std::size_t bytes) {
     std::uint64_t* const bytes_by_level[] = {
         &m.priority0_bytes, &m.priority1_bytes, &m.priority2_bytes, &m.priority3_bytes,
@@ -107,7 +93,7 @@ std::optional<Transmit> EngineImpl::emit(const Endpoint& destination, std::uint8
                                          bool ipv6, Instant now) {
     const std::uint8_t mapped = config_.priority_map[std::min<std::size_t>(level, 7)];
     const std::size_t size = header_size + payload.size();
-    count_sent(metrics_, type);
+    metrics_.count_sent(type);
     count_priority(metrics_, mapped, size);
     nic_.on_send(size, ipv6, now);
     return Transmit{destination, mapped,

@@ -80,6 +80,38 @@ Metrics& Metrics::operator+=(const Metrics& other) {
     return *this;
 }
 
+namespace {
+
+// Per packet type (wire order, from min_packet_type): its two counters.
+struct PacketCounters {
+    std::uint64_t Metrics::*sent;
+    std::uint64_t Metrics::*received;
+};
+constexpr std::array<PacketCounters, wire::num_packet_types> packet_counters{{
+    {&Metrics::packets_sent_DATA, &Metrics::packets_rcvd_DATA},
+    {&Metrics::packets_sent_GRANT, &Metrics::packets_rcvd_GRANT},
+    {&Metrics::packets_sent_RESEND, &Metrics::packets_rcvd_RESEND},
+    {&Metrics::packets_sent_RPC_UNKNOWN, &Metrics::packets_rcvd_RPC_UNKNOWN},
+    {&Metrics::packets_sent_BUSY, &Metrics::packets_rcvd_BUSY},
+    {&Metrics::packets_sent_CUTOFFS, &Metrics::packets_rcvd_CUTOFFS},
+    {&Metrics::packets_sent_FREEZE, &Metrics::packets_rcvd_FREEZE},
+    {&Metrics::packets_sent_NEED_ACK, &Metrics::packets_rcvd_NEED_ACK},
+    {&Metrics::packets_sent_ACK, &Metrics::packets_rcvd_ACK},
+}};
+
+const PacketCounters& counters_of(wire::PacketType type) {
+    // PacketType values are only ever the nine of the enum (decode rejects
+    // the rest), so the index is in range.
+    return packet_counters[static_cast<std::size_t>(static_cast<std::uint8_t>(type) -
+                                                    wire::min_packet_type)];
+}
+
+}  // namespace
+
+void Metrics::count_sent(wire::PacketType type) { ++(this->*counters_of(type).sent); }
+
+void Metrics::count_received(wire::PacketType type) { ++(this->*counters_of(type).received); }
+
 std::string format_homa_metrics(const Metrics& metrics, std::uint64_t time_ns) {
     std::string out;
     out.reserve(64 * 1024);

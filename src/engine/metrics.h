@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <string>
 
+#include "wire/packet.h"
+
 namespace uhoma::engine {
 
 // X(name, description)
@@ -123,6 +125,10 @@ struct Metrics {
     static std::uint32_t bucket_limit(std::size_t index);
 
     Metrics& operator+=(const Metrics& other);
+
+    // packets_sent_<TYPE> / packets_rcvd_<TYPE> of the packet's type.
+    void count_sent(wire::PacketType type);
+    void count_received(wire::PacketType type);
 };
 
 // The homa_metrics text format: `"%-30s %20llu %s\n"` per counter, starting

@@ -248,3 +248,41 @@ TEST(metrics, format_homa_metrics__every_name_exactly_once) {
 }
 
 }  // namespace
+
+namespace {
+
+// Counter name -> value, from the homa_metrics text.
+std::map<std::string, std::uint64_t> counters_of(const Metrics& m) {
+    std::map<std::string, std::uint64_t> values;
+    for (const auto& line : lines_of(format_homa_metrics(m, 0))) {
+        std::istringstream in(line);
+        std::string name;
+        std::uint64_t value = 0;
+        if (in >> name >> value) values[name] = value;
+    }
+    return values;
+}
+
+TEST(Metrics, count_sent__each_packet_type_its_own_counter) {
+    for (std::uint8_t t = uhoma::wire::min_packet_type; t <= uhoma::wire::max_packet_type; ++t) {
+        const auto type = static_cast<uhoma::wire::PacketType>(t);
+        const std::string name = uhoma::wire::packet_type_name(type);
+        SCOPED_TRACE(name);
+        Metrics m;
+        m.count_sent(type);
+        m.count_sent(type);
+        m.count_received(type);
+        const auto values = counters_of(m);
+        for (const auto& [counter, value] : values) {
+            if (counter.rfind("packets_sent_", 0) == 0) {
+                EXPECT_EQ(value, counter == "packets_sent_" + name ? 2u : 0u) << counter;
+            } else if (counter.rfind("packets_rcvd_", 0) == 0) {
+                EXPECT_EQ(value, counter == "packets_rcvd_" + name ? 1u : 0u) << counter;
+            }
+        }
+        EXPECT_EQ(values.at("packets_sent_" + name), 2u);
+        EXPECT_EQ(values.at("packets_rcvd_" + name), 1u);
+    }
+}
+
+}  // namespace
