@@ -55,6 +55,9 @@ struct LoopShared {
         std::shared_ptr<SocketShared> socket;
         EventLoop::RequestHandler on_request;
         int ready_fd = -1;
+        // The socket's own descriptors (UDP or raw), in the loop's epoll set
+        // edge-triggered, for rounds in which the loop claims the socket.
+        runtime::Runtime::SocketFds fds;
         std::atomic<bool> detached{false};  // set under mutex; read by the loop thread
     };
     struct Call {
@@ -70,6 +73,9 @@ struct LoopShared {
     };
     static constexpr std::uint64_t wake_key = 0;
     static constexpr std::uint64_t timer_key = 1;
+    // Set in the key of a socket descriptor's event (the attachment's key
+    // otherwise names its readiness eventfd).
+    static constexpr std::uint64_t packets_bit = std::uint64_t{1} << 63;
     static constexpr int batch = 64;  // messages per socket per round (fairness)
 
     int epoll_fd = -1;
@@ -90,6 +96,7 @@ struct LoopShared {
     std::unordered_map<std::uint64_t, Call> calls;  // by token (= completion cookie)
     std::set<std::pair<Clock::time_point, std::uint64_t>> deadlines;
     std::vector<Finished> cancelled;  // to complete with ECANCELED on the loop thread
+    std::vector<std::shared_ptr<Attached>> claimed;  // loop thread only, during a wait
 
     ~LoopShared() {
         for (int fd : {epoll_fd, wake_fd, timer_fd}) {
@@ -155,6 +162,8 @@ struct LoopShared {
             if (!gone) return false;
             gone->detached = true;
             ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, gone->ready_fd, nullptr);
+            for (std::size_t i = 0; i < gone->fds.count; ++i)
+                ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, gone->fds.fds[i], nullptr);
             changed.wait(lock, [&] { return sending == 0; });
             take_calls_locked(socket.get(), finished);
             on_loop_thread = running && runner == std::this_thread::get_id();
@@ -247,6 +256,77 @@ struct LoopShared {
         return now.size();
     }
 
+    // The loop thread's wait. When it may sleep, the loop claims its sockets
+    // (runtime.h, "External pollers"): the background thread leaves them
+    // alone, the loop busy-polls them for poll_usecs and then sleeps on
+    // their own descriptors as well as on their readiness eventfds, so a
+    // packet wakes this thread only, which moves it itself: one thread hop
+    // per message instead of two (background thread, then loop). Claims end
+    // before any callback runs, so a slow callback never stalls the
+    // protocol. Returns the number of events, or -errno.
+    int wait_for_events(epoll_event (&events)[32], Timeout timeout) {
+        using namespace std::chrono;
+        const bool may_sleep = !timeout || timeout->count() > 0;
+        const auto start = Clock::now();
+        claimed.clear();
+        if (may_sleep) {
+            {
+                std::lock_guard lock(mutex);
+                for (const auto& [key, a] : attached) {
+                    if (a->fds.count > 0 && !a->detached) claimed.push_back(a);
+                }
+            }
+            std::erase_if(claimed, [](const std::shared_ptr<Attached>& a) {
+                return !a->socket->transport->runtime().claim(a->socket->id);
+            });
+        }
+        struct Unclaim {
+            std::vector<std::shared_ptr<Attached>>& claimed;
+            ~Unclaim() {
+                for (const auto& a : claimed) a->socket->transport->runtime().unclaim(a->socket->id);
+                claimed.clear();
+            }
+        } unclaim{claimed};
+        auto poll_claimed = [&] {
+            bool moved = false;
+            for (const auto& a : claimed) {
+                runtime::Runtime& rt = a->socket->transport->runtime();
+                for (int k = 0; k < batch && rt.poll_socket(a->socket->id); ++k) moved = true;
+            }
+            return moved;
+        };
+        // What arrived before the claims (its edge may be gone): move it now;
+        // from here on, every packet is a new edge that wakes us.
+        poll_claimed();
+        auto wait = [&](std::optional<nanoseconds> limit) {
+            timespec ts{};
+            if (limit) {
+                const auto ns = std::max<std::int64_t>(limit->count(), 0);
+                ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+                ts.tv_nsec = static_cast<long>(ns % 1000000000);
+            }
+            const int n = ::epoll_pwait2(epoll_fd, events, 32, limit ? &ts : nullptr, nullptr);
+            if (n < 0) return errno == EINTR ? 0 : -errno;
+            return n;
+        };
+        auto remaining = [&]() -> std::optional<nanoseconds> {
+            if (!timeout) return std::nullopt;
+            return std::max(nanoseconds(0), *timeout - duration_cast<nanoseconds>(Clock::now() - start));
+        };
+        if (!claimed.empty()) {
+            // Busy-poll first, as receive() does.
+            const auto window = microseconds(claimed.front()->socket->transport->runtime().poll_usecs());
+            auto poll_end = Clock::now() + window;
+            while (Clock::now() < poll_end) {
+                const int n = wait(nanoseconds(0));
+                if (n != 0) return n;
+                if (timeout && remaining()->count() == 0) return 0;
+                if (poll_claimed()) poll_end = Clock::now() + window;
+            }
+        }
+        return wait(remaining());
+    }
+
     Expected<std::size_t, int> run_once(Timeout timeout) {
         {
             std::lock_guard lock(mutex);
@@ -266,17 +346,8 @@ struct LoopShared {
         } done_guard{*this};
 
         epoll_event events[32];
-        timespec ts{};
-        if (timeout) {
-            const auto ns = std::max<std::int64_t>(timeout->count(), 0);
-            ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-            ts.tv_nsec = static_cast<long>(ns % 1000000000);
-        }
-        int n = ::epoll_pwait2(epoll_fd, events, 32, timeout ? &ts : nullptr, nullptr);
-        if (n < 0) {
-            if (errno != EINTR) return Unexpected{errno};
-            n = 0;
-        }
+        int n = wait_for_events(events, timeout);
+        if (n < 0) return Unexpected{-n};
         std::vector<std::shared_ptr<Attached>> ready;
         for (int i = 0; i < n; ++i) {
             const std::uint64_t key = events[i].data.u64;
@@ -286,9 +357,20 @@ struct LoopShared {
             } else if (key == timer_key) {
                 [[maybe_unused]] auto r = ::read(timer_fd, &value, sizeof(value));
             } else {
-                std::lock_guard lock(mutex);
-                auto it = attached.find(key);
-                if (it != attached.end()) ready.push_back(it->second);
+                std::shared_ptr<Attached> a;
+                {
+                    std::lock_guard lock(mutex);
+                    auto it = attached.find(key & ~packets_bit);
+                    if (it != attached.end()) a = it->second;
+                }
+                if (!a) continue;
+                if ((key & packets_bit) != 0) {
+                    // Packets of a socket we had claimed: move them now.
+                    runtime::Runtime& rt = a->socket->transport->runtime();
+                    for (int k = 0; k < batch && rt.poll_socket(a->socket->id); ++k) {
+                    }
+                }
+                ready.push_back(std::move(a));
             }
         }
         std::lock_guard callbacks(callback_mutex);
@@ -314,8 +396,11 @@ struct LoopShared {
             changed.wait(lock, [&] { return (!running || runner == me) && sending == 0; });
             gone.swap(attached);
             for (const auto& [key, a] : gone) a->detached = true;
-            for (const auto& [key, a] : gone)
+            for (const auto& [key, a] : gone) {
                 ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, a->ready_fd, nullptr);
+                for (std::size_t i = 0; i < a->fds.count; ++i)
+                    ::epoll_ctl(epoll_fd, EPOLL_CTL_DEL, a->fds.fds[i], nullptr);
+            }
             finished.swap(cancelled);
             take_calls_locked(nullptr, finished);
         }
@@ -393,6 +478,16 @@ Expected<std::monostate, int> EventLoop::add(Socket& socket, RequestHandler on_r
     a->socket = socket.shared_;
     a->on_request = std::move(on_request);
     a->ready_fd = *ready;
+    if (auto fds = ss.transport->runtime().socket_fds(ss.id)) {
+        for (std::size_t i = 0; i < fds->count; ++i) {
+            epoll_event pev{};
+            pev.events = EPOLLIN | EPOLLET;
+            pev.data.u64 = key | LoopShared::packets_bit;
+            if (::epoll_ctl(shared_->epoll_fd, EPOLL_CTL_ADD, fds->fds[i], &pev) == 0) {
+                a->fds.fds[a->fds.count++] = fds->fds[i];
+            }
+        }
+    }
     shared_->attached[key] = std::move(a);
     ss.loop = shared_;
     return std::monostate{};

@@ -565,6 +565,57 @@ std::size_t Runtime::rpc_count() const {
 }
 
 // ---------------------------------------------------------------------------
+// External pollers
+
+Expected<Runtime::SocketFds, int> Runtime::socket_fds(SocketId socket) const {
+    auto state = find(socket);
+    if (!state) return Unexpected{EINVAL};
+    std::lock_guard rx(state->rx);  // bind() swaps the channel under it
+    if (!state->channel) return Unexpected{EINVAL};
+    SocketFds out;
+    for (const int fd : state->channel->fds()) {
+        if (out.count < out.fds.size()) out.fds[out.count++] = fd;
+    }
+    return out;
+}
+
+bool Runtime::claim(SocketId socket) {
+    auto state = find(socket);
+    if (!state) return false;
+    {
+        std::lock_guard lock(mutex_);
+        if (state->closed || state->watcher != nullptr) return false;
+        state->watcher = &state->external;
+        state->external.asleep = true;  // no busy-polling lease, no 1 ms cap
+    }
+    sync_watch(*state);
+    return true;
+}
+
+void Runtime::unclaim(SocketId socket) {
+    auto state = find(socket);
+    if (!state) return;
+    {
+        std::lock_guard lock(mutex_);
+        if (state->watcher != &state->external) return;
+        state->watcher = nullptr;
+        state->lease_until = engine::Instant{};
+    }
+    sync_watch(*state);
+}
+
+bool Runtime::poll_socket(SocketId socket) {
+    auto state = find(socket);
+    if (!state) return false;
+    Deferred deferred;
+    const bool moved = pump_socket(*state, deferred);
+    run_due_timers(deferred, now());
+    send_collected();
+    finish(deferred);
+    return moved;
+}
+
+// ---------------------------------------------------------------------------
 // Send batches
 
 bool Runtime::cork() {

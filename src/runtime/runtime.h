@@ -47,6 +47,7 @@
 // at (pid << 40) plus a time-derived offset, leaving 2^39 RPCs per process.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -154,6 +155,26 @@ public:
     // Sends what this thread's batch on this runtime holds; the batch goes on.
     void flush_batch();
 
+    // External pollers (the async EventLoop). A thread that waits for a
+    // socket in its own epoll set claims it: the background thread then
+    // leaves the socket alone, so a packet wakes that thread only (one
+    // thread hop instead of two), and the claimer must call poll_socket()
+    // whenever the socket's descriptors may be readable, until it returns
+    // false. claim() fails (false) while a receive() watches the socket.
+    // Every claim must be undone by unclaim() before the claimer stops
+    // polling. Errors of socket_fds: EINVAL (unknown or closed socket).
+    struct SocketFds {
+        std::array<int, 2> fds{-1, -1};
+        std::size_t count = 0;
+    };
+    Expected<SocketFds, int> socket_fds(SocketId socket) const;
+    bool claim(SocketId socket);
+    void unclaim(SocketId socket);
+    // One receive -> engine -> send round for `socket` and the due timers;
+    // whether packets moved.
+    bool poll_socket(SocketId socket);
+    std::uint32_t poll_usecs() const { return options_.poll_usecs; }
+
     // For HOMAIOCINFO. Errors: EINVAL (unknown socket).
     Expected<engine::SocketInfo, int> socket_info(SocketId socket, std::size_t max_rpcs) const;
     engine::Metrics metrics() const;
@@ -196,6 +217,8 @@ private:
         // "Leases" in runtime.cc), so back-to-back receives cost no epoll_ctl
         // and packets between them wake nobody.
         engine::Instant lease_until{};
+        // The watcher while an external poller has claimed the socket.
+        Waiter external;
         std::mutex watch_mutex;  // orders epoll_ctl on the socket's fds
         bool watched = false;    // in the background thread's epoll set (watch_mutex)
         bool closed = false;

@@ -317,6 +317,39 @@ TEST(Runtime, receive__busy_poll_lease_survives_back_to_back_rpcs) {
     for (std::uint8_t i = 0; i < 50; ++i) echo_rpc(*node, i % 2 == 0 ? 100 : 300000, i);
 }
 
+TEST(Runtime, claim__background_thread_leaves_a_claimed_socket_to_its_poller) {
+    auto node = make_node(DriverKind::udp, 0, 21800);
+    ASSERT_TRUE(node);
+    Runtime& rt = *node->runtime;
+    ASSERT_TRUE(rt.socket_fds(node->server).has_value());
+    EXPECT_GT(rt.socket_fds(node->server)->count, 0u);
+    ASSERT_TRUE(rt.claim(node->server));
+    EXPECT_FALSE(rt.claim(node->server));  // one poller at a time
+    const int ready = rt.ready_fd(node->server).value();
+    const auto request = pattern(500, 3);
+    ASSERT_TRUE(rt.send_request(node->client, loopback(node->server_port), request, 1, false).has_value());
+    // Nobody but the claimer may move the server's packets.
+    EXPECT_FALSE(readable_within(ready, 200ms));
+    bool moved = false;
+    for (int i = 0; i < 100 && !moved; ++i) {
+        moved = rt.poll_socket(node->server);
+        if (!moved) std::this_thread::sleep_for(1ms);
+    }
+    EXPECT_TRUE(moved);
+    EXPECT_TRUE(readable_within(ready, 0ms));
+    auto in = rt.receive(node->server, 0, 0ms);
+    ASSERT_TRUE(in.has_value()) << std::strerror(in.error());
+    EXPECT_EQ(gather(node->server_region, *in), request);
+
+    // Unclaimed, the background thread serves the socket again.
+    rt.unclaim(node->server);
+    const auto second = pattern(700, 4);
+    ASSERT_TRUE(rt.send_request(node->client, loopback(node->server_port), second, 2, false).has_value());
+    EXPECT_TRUE(readable_within(ready, 2000ms));
+    EXPECT_TRUE(rt.claim(node->server));
+    rt.unclaim(node->server);
+}
+
 TEST(Runtime, runtime_default_config__admits_a_full_gso_train_per_pacer_release) {
     const RuntimeOptions options;
     EXPECT_EQ(options.config.max_nic_est_backlog_usecs, 20u);

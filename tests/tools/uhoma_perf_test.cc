@@ -183,6 +183,16 @@ TEST(UhomaPerf, rate__homa_and_tcp_report_rpcs_per_second) {
     }
 }
 
+TEST(UhomaPerf, pingpong__homa_async_server_both_wake_modes) {
+    // The server answers from an EventLoop request handler (--async).
+    for (const std::string wake : {"busy", "block"}) {
+        SCOPED_TRACE(wake);
+        check_pingpong(run_perf("pingpong", "homa", wake, {"--iterations", "300", "--warmup", "30"},
+                                {"--async"}),
+                       300);
+    }
+}
+
 TEST(UhomaPerf, rate__homa_without_send_batches) {
     // Homa's stream and rate batch by default (SendBatch); --no-batch on
     // both sides sends every message at once, as bench-transport's

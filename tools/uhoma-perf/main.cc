@@ -253,7 +253,8 @@ const char* const usage_text =
     "          --busy-poll-usecs U (200), --metrics (homa: print the\n"
     "          transport's counters at the end), --no-batch (homa stream/rate:\n"
     "          send each reply/request at once instead of one SendBatch per\n"
-    "          group of ready messages)\n";
+    "          group of ready messages), --async (homa server: an EventLoop\n"
+    "          with a request handler instead of receive()/reply())\n";
 
 bool parse_number(std::string_view text, double& out) {
     std::string s(text);
@@ -321,6 +322,10 @@ int main(int argc, char** argv) {
         }
         if (opt == "--metrics") {
             c.metrics = true;
+            continue;
+        }
+        if (opt == "--async") {
+            c.async_server = true;
             continue;
         }
         if (i + 1 >= argc) {

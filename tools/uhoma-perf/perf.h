@@ -60,6 +60,9 @@ struct Config {
     // homa stream/rate: answer (server) or replace (client) every message
     // that is ready in one SendBatch; --no-batch sends each at once.
     bool batch = true;
+    // homa server: serve from an EventLoop (include/uhoma/async.h) with a
+    // request handler, instead of receive()/reply().
+    bool async_server = false;
 };
 
 const char* name(Test t);
