@@ -62,30 +62,6 @@ int serve(const Config& c, const std::shared_ptr<Transport>& transport) {
     print_ready(socket->port());
     std::vector<std::uint8_t> response;
     ServerWindow window;
-    if (c.async_server) {
-        // The same answers from an EventLoop's request handler.
-        auto loop = EventLoop::create();
-        if (!loop) return fail(std::string("cannot create an EventLoop: ") + std::strerror(loop.error()));
-        bool failed = false;
-        auto added = loop->add(*socket, [&](Message m) {
-            const std::int64_t want = requested_response(m);
-            if (want < 0 || want > 1000000) return;
-            const auto n = static_cast<std::size_t>(want);
-            if (response.size() < n) response.resize(n);
-            window.on_message(m.size(), c.test == Test::stream);
-            if (!socket->reply(m, bytes_of(response, n))) failed = true;
-        });
-        if (!added) return fail(std::string("EventLoop::add failed: ") + std::strerror(added.error()));
-        while (!stop_requested && !failed) {
-            if (auto r = loop->run_once(100ms); !r) {
-                return fail(std::string("run_once failed: ") + std::strerror(r.error()));
-            }
-        }
-        if (failed) return fail("reply failed");
-        (void)loop->remove(*socket);
-        window.print(c);
-        return 0;
-    }
     // Answers one request; false if the reply failed.
     auto answer = [&](const Message& m) -> bool {
         const std::int64_t want = requested_response(m);
@@ -99,6 +75,23 @@ int serve(const Config& c, const std::shared_ptr<Transport>& transport) {
         }
         return true;
     };
+    if (c.async_server) {
+        // The same answers from an EventLoop's request handler.
+        auto loop = EventLoop::create();
+        if (!loop) return fail(std::string("cannot create an EventLoop: ") + std::strerror(loop.error()));
+        bool failed = false;
+        auto added = loop->add(*socket, [&](Message m) { failed |= !answer(m); });
+        if (!added) return fail(std::string("EventLoop::add failed: ") + std::strerror(added.error()));
+        while (!stop_requested && !failed) {
+            if (auto r = loop->run_once(100ms); !r) {
+                return fail(std::string("run_once failed: ") + std::strerror(r.error()));
+            }
+        }
+        if (failed) return 1;  // answer() printed why
+        (void)loop->remove(*socket);
+        window.print(c);
+        return 0;
+    }
     while (!stop_requested) {
         auto m = socket->receive(100ms);
         if (!m) {
