@@ -48,7 +48,7 @@ thread_local Arena arena;
 // This thread's send batch (Runtime::cork): the runtime whose sends it
 // defers, and how many nested batches are open.
 struct Cork {
-    const void* owner = nullptr;
+    Runtime* owner = nullptr;
     int depth = 0;
 };
 thread_local Cork cork_state;
@@ -647,7 +647,7 @@ void Runtime::flush_other_batch() {
     // batch holds must leave through that runtime before this one adds its
     // own (it is alive: its SendBatch holds its Transport).
     if (cork_state.depth > 0 && cork_state.owner != this && !arena.pending.empty()) {
-        static_cast<Runtime*>(const_cast<void*>(cork_state.owner))->send_collected();
+        cork_state.owner->send_collected();
     }
 }
 

@@ -2,6 +2,8 @@
 #include "uhoma/transport.h"
 
 #include <gtest/gtest.h>
+
+#include "support/bytes.h"
 #include <poll.h>
 
 #include <algorithm>
@@ -20,10 +22,7 @@ namespace {
 using namespace std::chrono_literals;
 
 std::vector<std::byte> pattern(std::size_t n, std::uint64_t seed) {
-    std::vector<std::byte> v(n);
-    std::mt19937_64 rng(seed);
-    for (auto& b : v) b = static_cast<std::byte>(rng());
-    return v;
+    return test::random_bytes(n, seed);
 }
 
 // A server socket on the first free port from `first` up: ctest runs test

@@ -1,6 +1,7 @@
 #include "support/bytes.h"
 
 #include <algorithm>
+#include <random>
 #include <cstring>
 #include <stdexcept>
 
@@ -62,6 +63,13 @@ ByteVector bytes_from_string(std::string_view text) {
     ByteVector out(text.size());
     if (!text.empty()) std::memcpy(out.data(), text.data(), text.size());
     return out;
+}
+
+ByteVector random_bytes(std::size_t count, std::uint64_t seed) {
+    ByteVector v(count);
+    std::mt19937_64 rng(seed);
+    for (auto& b : v) b = static_cast<std::byte>(rng());
+    return v;
 }
 
 ByteVector counting_bytes(std::size_t count, unsigned first) {

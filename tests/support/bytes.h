@@ -37,6 +37,10 @@ ByteVector bytes_from_string(std::string_view text);
 // `count` bytes first, first+1, ... (mod 256).
 ByteVector counting_bytes(std::size_t count, unsigned first = 0);
 
+// `count` pseudo-random bytes from std::mt19937_64 seeded with `seed` (one
+// byte per draw): a payload whose every byte matters.
+ByteVector random_bytes(std::size_t count, std::uint64_t seed);
+
 // Concatenation, for building packets from parts.
 ByteVector concat(std::initializer_list<std::span<const std::byte>> parts);
 
